@@ -1,0 +1,5 @@
+"""Allow ``python -m qwenchat``."""
+
+from qwenchat.cli.main import main
+
+main()

@@ -1,0 +1,5 @@
+"""The HTTP layer: the only package that imports the web framework."""
+
+from qwenchat.api.app import create_app
+
+__all__ = ["create_app"]

@@ -1,0 +1,88 @@
+"""The one place where exceptions become HTTP statuses and DashScope error envelopes.
+
+``QwenchatError`` subclasses carry their status and code; anything else is logged with its
+traceback and answered as a bare 500 ``internal_error`` (never the exception text), and the
+server keeps serving. Framework errors (unknown path, wrong method) get the same envelope.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from qwenchat.errors import QwenchatError, RateLimited, ServerOverloaded
+
+_log = logging.getLogger("qwenchat.api")
+
+
+def request_id(request: Request) -> str:
+    """The id of this request (made on first use, kept on ``request.state``)."""
+    existing = getattr(request.state, "request_id", None)
+    if existing is None:
+        existing = str(uuid.uuid4())
+        request.state.request_id = existing
+    return str(existing)
+
+
+def envelope(error: QwenchatError, rid: str) -> dict[str, Any]:
+    """DashScope's error body for ``error``."""
+    return {
+        "error": {"message": error.message, "type": error.type, "param": error.param,
+                  "code": error.code},
+        "request_id": rid,
+    }
+
+
+def json_response(body: dict[str, Any], status: int = 200,
+                  headers: dict[str, str] | None = None) -> Response:
+    """A compact UTF-8 JSON response."""
+    content = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return Response(content, status_code=status, media_type="application/json",
+                    headers=headers)
+
+
+def error_response(error: QwenchatError, rid: str) -> Response:
+    """The HTTP answer for ``error``, with Retry-After on 429 and 503."""
+    headers = {"x-request-id": rid}
+    if isinstance(error, (RateLimited, ServerOverloaded)):
+        headers["Retry-After"] = str(max(1, round(error.retry_after)))
+    elif error.status == 503:
+        headers["Retry-After"] = "5"
+    return json_response(envelope(error, rid), error.status, headers)
+
+
+async def _on_qwenchat_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, QwenchatError):  # registered for QwenchatError only
+        return await _on_unexpected(request, exc)
+    return error_response(exc, request_id(request))
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, StarletteHTTPException) else 500
+    error = QwenchatError()
+    error.status = status
+    if status == 404:
+        error.code, error.type = "NotFound", "invalid_request_error"
+        error.message = f"Path {request.url.path} is not served here."
+    elif status == 405:
+        error.code, error.type = "MethodNotAllowed", "invalid_request_error"
+        error.message = f"Method {request.method} is not allowed on {request.url.path}."
+    return error_response(error, request_id(request))
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    _log.error("unexpected failure on %s", request.url.path, exc_info=exc)
+    return error_response(QwenchatError(), request_id(request))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every exception through the envelope mapping."""
+    app.add_exception_handler(QwenchatError, _on_qwenchat_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,62 @@
+"""The HTTP routes: chat completions and models under both bases, and health.
+
+``/compatible-mode/v1`` is DashScope's base path; ``/v1`` is the alias OpenAI-style tools
+assume. Both serve identical routes.
+"""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+
+from qwenchat.api.errors import json_response, request_id
+from qwenchat.api.streaming import collect, sse_frames
+from qwenchat.errors import ModelNotFound
+from qwenchat.protocol import (
+    ChunkEncoder,
+    CompletionAssembler,
+    models_list,
+    new_completion_id,
+    parse_chat_request,
+)
+from qwenchat.service import ChatService
+
+BASES = ("/compatible-mode/v1", "/v1")
+
+
+def build_router(service: ChatService, started: int) -> APIRouter:
+    """All routes of the app, bound to ``service``."""
+    router = APIRouter()
+
+    async def chat_completions(request: Request) -> Response:
+        rid = request_id(request)
+        chat_request = parse_chat_request(await request.body())
+        prepared = await service.prepare(chat_request)
+        completion_id, created = new_completion_id(), int(time.time())
+        common = {"completion_id": completion_id, "created": created,
+                  "model": chat_request.model, "n": chat_request.n}
+        if chat_request.stream:
+            encoder = ChunkEncoder(**common, include_usage=chat_request.include_usage)
+            return StreamingResponse(
+                sse_frames(prepared, encoder, rid), media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no",
+                         "x-request-id": rid},
+            )
+        body = await collect(prepared, CompletionAssembler(**common), request)
+        return json_response(body, headers={"x-request-id": rid})
+
+    async def list_models() -> Response:
+        return json_response(models_list(service.catalog.ids(), started, "qwenchat"))
+
+    async def get_model(model_id: str) -> Response:
+        if model_id not in service.catalog.ids():
+            raise ModelNotFound(model_id)
+        return json_response(models_list([model_id], started, "qwenchat")["data"][0])
+
+    for base in BASES:
+        router.add_api_route(f"{base}/chat/completions", chat_completions, methods=["POST"])
+        router.add_api_route(f"{base}/models", list_models, methods=["GET"])
+        router.add_api_route(f"{base}/models/{{model_id:path}}", get_model, methods=["GET"])
+    return router

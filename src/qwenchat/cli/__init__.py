@@ -1,0 +1,1 @@
+"""The ``qwenchat`` command line: one module per command group, each thin."""

@@ -1,0 +1,24 @@
+"""The ``qwenchat`` entry point: a click group that gathers the command modules."""
+
+from __future__ import annotations
+
+import click
+
+from qwenchat import __version__
+from qwenchat.cli.pull import pull
+from qwenchat.cli.serve import serve
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="qwenchat")
+def cli() -> None:
+    """Qwen chat behind DashScope's OpenAI-compatible API, on an embedded llama.cpp engine."""
+
+
+cli.add_command(serve)
+cli.add_command(pull)
+
+
+def main() -> None:
+    """Run the command line (the ``qwenchat`` console script)."""
+    cli()

@@ -1,0 +1,70 @@
+"""``qwenchat serve``: run the DashScope-compatible API on the embedded engine."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+import uvicorn
+
+from qwenchat.api import create_app
+from qwenchat.catalog import Catalog
+from qwenchat.errors import QwenchatError
+from qwenchat.service import ChatService
+from qwenchat.settings import Settings
+
+
+@click.command()
+@click.option("--host", default=None, help="Address to listen on [default: 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port to listen on [default: 8000].")
+@click.option("--model", default=None,
+              help="Model behind every id: a GGUF path, an alias (qwen3-0.6b, qwen3-1.7b, "
+                   "qwen3-4b) or 'starter' [default: the best pulled Qwen model, else the "
+                   "starter, fetched on first use].")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="TOML settings file (see README); QWENCHAT_* variables and these options "
+                   "override it.")
+@click.option("--context-size", type=int, default=None,
+              help="Context window in tokens [default: 8192, capped by the model].")
+@click.option("--threads", type=int, default=None,
+              help="llama.cpp threads [default: 0 = cores - 1].")
+@click.option("--log-level", default=None,
+              type=click.Choice(["debug", "info", "warning", "error"]), help="[default: info]")
+@click.option("--print-config", is_flag=True, help="Print the effective settings and exit.")
+def serve(host: str | None, port: int | None, model: str | None, config_path: Path | None,
+          context_size: int | None, threads: int | None, log_level: str | None,
+          print_config: bool) -> None:
+    """Serve chat completions at /compatible-mode/v1 (and /v1) on HOST:PORT."""
+    try:
+        settings = Settings.load(config_path).with_overrides(
+            server={"host": host, "port": port, "log_level": log_level},
+            engine={"model": model, "context_size": context_size, "threads": threads},
+        )
+    except QwenchatError as exc:
+        raise click.ClickException(exc.message) from exc
+    if print_config:
+        click.echo(settings.to_toml(), nl=False)
+        return
+    _configure_logging(settings.server.log_level)
+    try:
+        catalog = Catalog.build(settings, say=lambda text: click.echo(text, err=True))
+    except QwenchatError as exc:
+        raise click.ClickException(exc.message) from exc
+    for model_id, path in catalog.describe():
+        logging.getLogger("qwenchat").debug("%s -> %s", model_id, path)
+    for path in catalog.model_files():
+        click.echo(f"qwenchat: serving {len(catalog.ids())} model ids from {path}", err=True)
+    engine = settings.engine
+    service = ChatService(catalog, context_size=engine.context_size, threads=engine.threads,
+                          batch_size=engine.batch_size, max_queue=engine.max_queue)
+    config = uvicorn.Config(
+        create_app(service), host=settings.server.host, port=settings.server.port,
+        log_level=settings.server.log_level, timeout_graceful_shutdown=5,
+    )
+    uvicorn.Server(config).run()
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("qwenchat").setLevel(level.upper())

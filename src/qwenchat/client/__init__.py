@@ -1,0 +1,1 @@
+"""The client library (retries, tool loop, history): not built yet."""

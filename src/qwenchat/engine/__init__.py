@@ -1,0 +1,20 @@
+"""Token-level generation on llama.cpp: the only package that imports ``llama_cpp``.
+
+Public facade: :class:`LocalEngine` (load a GGUF, tokenize, submit jobs),
+:class:`GenerationJob` and the :class:`TokenSink` it reports through.
+"""
+
+from qwenchat.engine.job import EndReason, GenerationJob, GenerationStats, TokenSink
+from qwenchat.engine.llama import ModelInfo
+from qwenchat.engine.local import EngineConfig, LocalEngine, default_threads
+
+__all__ = [
+    "EndReason",
+    "EngineConfig",
+    "GenerationJob",
+    "GenerationStats",
+    "LocalEngine",
+    "ModelInfo",
+    "TokenSink",
+    "default_threads",
+]

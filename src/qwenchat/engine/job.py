@@ -1,0 +1,81 @@
+"""What the engine is asked to do, and the narrow interface it reports through.
+
+A :class:`GenerationJob` carries token ids in and reports tokens out through its
+:class:`TokenSink`, called on the engine thread. The sink decides whether a choice goes on
+(e.g. it stops when a stop string completes), so no token is generated past the end.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+from qwenchat.core import SamplingParams, TokenLogprob
+
+
+class EndReason(str, Enum):
+    """Why the engine stopped generating one choice."""
+
+    END_OF_GENERATION = "eog"  # the model emitted an end-of-generation token
+    SINK_STOPPED = "sink"  # the sink asked to stop (stop string, parser decision)
+    LENGTH = "length"  # max_tokens reached or the context is full
+    CANCELLED = "cancelled"  # the client went away or the server is stopping
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationStats:
+    """Timings and counts of one job, for usage and the request log line."""
+
+    prompt_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+    queue_seconds: float
+    prefill_seconds: float
+    decode_seconds: float
+
+    @property
+    def prefill_tokens_per_second(self) -> float:
+        new_tokens = self.prompt_tokens - self.cached_tokens
+        return new_tokens / self.prefill_seconds if self.prefill_seconds > 0 else 0.0
+
+    @property
+    def decode_tokens_per_second(self) -> float:
+        return self.completion_tokens / self.decode_seconds if self.decode_seconds > 0 else 0.0
+
+
+class TokenSink(Protocol):
+    """Receives a job's output on the engine thread; must not block."""
+
+    def on_token(self, choice: int, token: int, piece: bytes,
+                 logprob: TokenLogprob | None) -> bool:
+        """One generated token; return False to end this choice now."""
+
+    def on_choice_end(self, choice: int, reason: EndReason) -> None:
+        """Choice ``choice`` has ended; no more tokens for it."""
+
+    def on_job_end(self, stats: GenerationStats) -> None:
+        """Every choice has ended."""
+
+    def on_error(self, error: BaseException) -> None:
+        """The job failed; nothing more will be reported."""
+
+
+@dataclass(eq=False)
+class GenerationJob:
+    """One request's generation: ``n`` choices continuing ``prompt``."""
+
+    prompt: list[int]
+    sampling: SamplingParams
+    max_tokens: int
+    sink: TokenSink
+    n: int = 1
+    grammar: str | None = None
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    submitted_at: float = field(default_factory=time.perf_counter)
+
+    def cancel(self) -> None:
+        """Ask the engine to stop this job at the next token (thread-safe)."""
+        self.cancelled.set()

@@ -1,0 +1,214 @@
+"""Thin, typed wrappers over llama-cpp-python's low-level (ctypes) API.
+
+This module is the only place that touches raw llama.cpp handles: loading a GGUF model,
+reading its metadata, tokenizing, turning tokens into bytes, and owning one context with a
+reusable batch. Everything is synchronous; callers run it on the engine thread (tokenizing
+and detokenizing only read the vocabulary and are safe from any thread).
+
+llama.cpp's own log lines are routed to the ``qwenchat.llama`` logger: warnings and errors
+at their level, the chatty rest at DEBUG.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import llama_cpp
+import numpy as np
+import numpy.typing as npt
+
+from qwenchat.errors import ModelFileError, QwenchatError
+
+_log = logging.getLogger("qwenchat.llama")
+# ggml's levels: 0 none, 1 debug, 2 info, 3 warn, 4 error, 5 continuation of the last line.
+_LEVELS = {3: logging.WARNING, 4: logging.ERROR}
+
+
+@llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+def _forward_log(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
+    python_level = _LEVELS.get(level, logging.DEBUG)
+    if _log.isEnabledFor(python_level):
+        message = text.decode("utf-8", errors="replace").rstrip()
+        if message:
+            _log.log(python_level, "%s", message)
+
+
+_backend_lock = threading.Lock()
+_backend_ready = False
+
+
+def _init_backend() -> None:
+    """Initialise llama.cpp once per process and route its log to Python logging."""
+    global _backend_ready
+    with _backend_lock:
+        if not _backend_ready:
+            llama_cpp.llama_backend_init()
+            llama_cpp.llama_log_set(_forward_log, ctypes.c_void_p(0))
+            _backend_ready = True
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What the rest of qwenchat needs to know about a loaded model."""
+
+    path: Path
+    description: str
+    n_ctx_train: int
+    n_vocab: int
+    chat_template: str | None
+    bos_token: str
+    eos_token: str
+    add_bos: bool
+
+
+class LlamaModel:
+    """A loaded GGUF model and its vocabulary."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.is_file():
+            raise ModelFileError(f"Model file {path} does not exist.")
+        _init_backend()
+        params = llama_cpp.llama_model_default_params()
+        self._model = llama_cpp.llama_model_load_from_file(str(path).encode(), params)
+        if not self._model:
+            raise ModelFileError(f"llama.cpp could not load {path} (not a supported GGUF?).")
+        self._vocab = llama_cpp.llama_model_get_vocab(self._model)
+        self.n_vocab: int = llama_cpp.llama_vocab_n_tokens(self._vocab)
+        self.info = ModelInfo(
+            path=path,
+            description=self._meta("general.name") or self._describe(),
+            n_ctx_train=llama_cpp.llama_model_n_ctx_train(self._model),
+            n_vocab=self.n_vocab,
+            chat_template=self._meta("tokenizer.chat_template"),
+            bos_token=self._special_text(llama_cpp.llama_vocab_bos(self._vocab)),
+            eos_token=self._special_text(llama_cpp.llama_vocab_eos(self._vocab)),
+            add_bos=bool(llama_cpp.llama_vocab_get_add_bos(self._vocab)),
+        )
+
+    @property
+    def handle(self) -> Any:
+        return self._model
+
+    def close(self) -> None:
+        if self._model:
+            llama_cpp.llama_model_free(self._model)
+            self._model = None
+
+    def tokenize(self, text: str, *, add_special: bool = True) -> list[int]:
+        """Token ids of ``text``; special tokens written in the text are parsed as such."""
+        data = text.encode("utf-8")
+        capacity = len(data) + 16
+        buffer = (llama_cpp.llama_token * capacity)()
+        count = llama_cpp.llama_tokenize(
+            self._vocab, data, len(data), buffer, capacity, add_special, True
+        )
+        if count < 0:  # buffer too small: llama.cpp says how many are needed
+            capacity = -count
+            buffer = (llama_cpp.llama_token * capacity)()
+            count = llama_cpp.llama_tokenize(
+                self._vocab, data, len(data), buffer, capacity, add_special, True
+            )
+        return list(buffer[:count])
+
+    def token_bytes(self, token: int, *, special: bool = False) -> bytes:
+        """The raw bytes of one token (may be part of a UTF-8 character)."""
+        buffer = ctypes.create_string_buffer(64)
+        length = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, 64, 0, special)
+        if length < 0:
+            buffer = ctypes.create_string_buffer(-length)
+            length = llama_cpp.llama_token_to_piece(
+                self._vocab, token, buffer, -length, 0, special
+            )
+        return buffer.raw[:length]
+
+    def is_end_of_generation(self, token: int) -> bool:
+        return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
+
+    def _meta(self, key: str) -> str | None:
+        buffer = ctypes.create_string_buffer(1 << 20)
+        length = llama_cpp.llama_model_meta_val_str(self._model, key.encode(), buffer, 1 << 20)
+        if length < 0:
+            return None
+        return buffer.value.decode("utf-8", errors="replace")
+
+    def _describe(self) -> str:
+        buffer = ctypes.create_string_buffer(256)
+        llama_cpp.llama_model_desc(self._model, buffer, 256)
+        return buffer.value.decode("utf-8", errors="replace")
+
+    def _special_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return self.token_bytes(token, special=True).decode("utf-8", errors="replace")
+
+
+class LlamaContext:
+    """One llama.cpp context (KV cache) with a reusable decode batch, single sequence."""
+
+    def __init__(self, model: LlamaModel, *, n_ctx: int, n_batch: int, n_threads: int) -> None:
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = n_ctx
+        params.n_batch = n_batch
+        params.n_ubatch = n_batch
+        params.n_seq_max = 1
+        params.n_threads = n_threads
+        params.n_threads_batch = n_threads
+        params.no_perf = True
+        self._ctx = llama_cpp.llama_init_from_model(model.handle, params)
+        if not self._ctx:
+            raise QwenchatError(f"llama.cpp could not create a context of {n_ctx} tokens.")
+        self.n_ctx: int = llama_cpp.llama_n_ctx(self._ctx)
+        self.n_batch = n_batch
+        self._n_vocab = model.n_vocab
+        self._memory = llama_cpp.llama_get_memory(self._ctx)
+        self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
+
+    @property
+    def handle(self) -> Any:
+        return self._ctx
+
+    def close(self) -> None:
+        if self._ctx:
+            llama_cpp.llama_batch_free(self._batch)
+            llama_cpp.llama_free(self._ctx)
+            self._ctx = None
+
+    def clear(self) -> None:
+        """Forget every cached token."""
+        llama_cpp.llama_memory_clear(self._memory, True)
+
+    def truncate(self, n_keep: int) -> None:
+        """Drop cached positions ``n_keep`` and later of the sequence."""
+        llama_cpp.llama_memory_seq_rm(self._memory, 0, n_keep, -1)
+
+    def decode(self, tokens: list[int], start: int, *, want_last_logits: bool) -> None:
+        """Feed ``tokens`` at positions ``start``..; chunked to the batch size."""
+        for offset in range(0, len(tokens), self.n_batch):
+            chunk = tokens[offset : offset + self.n_batch]
+            is_last_chunk = offset + self.n_batch >= len(tokens)
+            self._fill(chunk, start + offset, want_last_logits and is_last_chunk)
+            status = llama_cpp.llama_decode(self._ctx, self._batch)
+            if status != 0:
+                raise QwenchatError(f"llama_decode failed with status {status}.")
+
+    def logits(self) -> npt.NDArray[np.float32]:
+        """A copy of the logits of the last decoded output."""
+        pointer = llama_cpp.llama_get_logits_ith(self._ctx, -1)
+        return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)).copy()
+
+    def _fill(self, tokens: list[int], start: int, want_last_logits: bool) -> None:
+        batch = self._batch
+        batch.n_tokens = len(tokens)
+        for i, token in enumerate(tokens):
+            batch.token[i] = token
+            batch.pos[i] = start + i
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = 0
+            batch.logits[i] = 0
+        if want_last_logits:
+            batch.logits[len(tokens) - 1] = 1

@@ -1,0 +1,1 @@
+"""API keys, rate limits, usage ledger and metrics: not built yet."""

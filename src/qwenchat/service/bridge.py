@@ -1,0 +1,82 @@
+"""The thread -> asyncio bridge of one local generation.
+
+:class:`EventSink` is the engine's ``TokenSink`` for one request: on the engine thread it
+turns each choice's tokens into ChatEvents (``chat.ChoiceOutput``) and hands them to the
+request's event loop without blocking either side. The async side iterates
+:meth:`EventSink.events`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+
+from qwenchat.chat import ChoiceOutput
+from qwenchat.core import ChatEvent, FinishReason, TokenLogprob, Usage
+from qwenchat.engine import EndReason, GenerationStats
+
+_END_REASONS = {
+    EndReason.END_OF_GENERATION: FinishReason.STOP,
+    EndReason.SINK_STOPPED: FinishReason.STOP,
+    EndReason.LENGTH: FinishReason.LENGTH,
+    EndReason.CANCELLED: FinishReason.STOP,
+}
+
+
+class _JobDone:
+    """Marks the end of the event stream."""
+
+    def __init__(self, stats: GenerationStats | None, error: BaseException | None) -> None:
+        self.stats = stats
+        self.error = error
+
+
+class EventSink:
+    """Receives tokens on the engine thread; yields ChatEvents on the event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, n: int, stops: Sequence[str]) -> None:
+        self._loop = loop
+        self._queue: asyncio.Queue[list[ChatEvent] | _JobDone] = asyncio.Queue()
+        self._outputs = [ChoiceOutput(choice, stops) for choice in range(n)]
+        self.stats: GenerationStats | None = None
+
+    # -- engine thread -------------------------------------------------------------------
+    def on_token(self, choice: int, token: int, piece: bytes,
+                 logprob: TokenLogprob | None) -> bool:
+        output = self._outputs[choice]
+        events = output.feed(piece, logprob)
+        if events:
+            self._put(events)
+        return not output.is_stopped
+
+    def on_choice_end(self, choice: int, reason: EndReason) -> None:
+        self._put(self._outputs[choice].finish(_END_REASONS[reason]))
+
+    def on_job_end(self, stats: GenerationStats) -> None:
+        self._put(_JobDone(stats, None))
+
+    def on_error(self, error: BaseException) -> None:
+        self._put(_JobDone(None, error))
+
+    def _put(self, item: list[ChatEvent] | _JobDone) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+        except RuntimeError:  # the loop has closed: nobody is listening any more
+            pass
+
+    # -- event loop ----------------------------------------------------------------------
+    async def events(self) -> AsyncIterator[ChatEvent]:
+        """Every event of the job, ending with ``Usage``; re-raises an engine failure."""
+        while True:
+            item = await self._queue.get()
+            if isinstance(item, _JobDone):
+                if item.error is not None:
+                    raise item.error
+                assert item.stats is not None  # set by on_job_end
+                self.stats = item.stats
+                yield Usage(prompt_tokens=item.stats.prompt_tokens,
+                            completion_tokens=item.stats.completion_tokens,
+                            cached_tokens=item.stats.cached_tokens)
+                return
+            for event in item:
+                yield event

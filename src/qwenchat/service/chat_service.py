@@ -1,0 +1,140 @@
+"""ChatService: model id -> deployment -> prompt -> engine -> ChatEvents.
+
+Serving a request has two steps so that every refusal happens before a response starts:
+:meth:`ChatService.prepare` resolves the model, applies its rules, renders and tokenizes
+the prompt, checks its length and queues the job (raising the errors of errors.py);
+:meth:`PreparedChat.events` then yields the ChatEvents and finally the ``Usage``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from qwenchat.catalog import Catalog
+from qwenchat.chat import ChatTemplate, render_prompt
+from qwenchat.core import ChatEvent, ChatRequest, ModelProfile
+from qwenchat.engine import EngineConfig, GenerationJob, LocalEngine
+from qwenchat.errors import InvalidParameter, ModelUnavailable
+from qwenchat.protocol import check_for_model
+from qwenchat.service.bridge import EventSink
+
+_log = logging.getLogger("qwenchat.service")
+
+
+@dataclass
+class PreparedChat:
+    """A validated, queued request; iterate :meth:`events` exactly once."""
+
+    request: ChatRequest
+    profile: ModelProfile
+    job: GenerationJob
+    sink: EventSink
+    started: float
+
+    async def events(self) -> AsyncIterator[ChatEvent]:
+        """The request's ChatEvents; leaving early cancels the generation."""
+        try:
+            async for event in self.sink.events():
+                yield event
+        finally:
+            self.job.cancel()
+            self._log()
+
+    def cancel(self) -> None:
+        """Stop generating (the client went away before reading)."""
+        self.job.cancel()
+
+    def _log(self) -> None:
+        stats = self.sink.stats
+        if stats is None:
+            _log.info("%s cancelled after %.2fs", self.request.model,
+                      time.perf_counter() - self.started)
+            return
+        _log.info(
+            "%s: %d prompt (%d cached) + %d completion tokens; queue %.3fs, "
+            "prefill %.0f tok/s, decode %.1f tok/s",
+            self.request.model, stats.prompt_tokens, stats.cached_tokens,
+            stats.completion_tokens, stats.queue_seconds,
+            stats.prefill_tokens_per_second, stats.decode_tokens_per_second,
+        )
+
+
+class ChatService:
+    """Answers chat requests for every id of the catalog from local engines."""
+
+    def __init__(self, catalog: Catalog, *, context_size: int, threads: int,
+                 batch_size: int, max_queue: int) -> None:
+        self.catalog = catalog
+        self._engines: dict[Path, LocalEngine] = {
+            path: LocalEngine(EngineConfig(path, context_size, threads, batch_size, max_queue))
+            for path in catalog.model_files()
+        }
+        self._templates: dict[Path, ChatTemplate] = {}
+
+    @property
+    def is_ready(self) -> bool:
+        return all(engine.is_ready for engine in self._engines.values())
+
+    def load_counts(self) -> dict[str, int]:
+        """Requests generating now and waiting, over all engines."""
+        engines = self._engines.values()
+        return {"running": sum(engine.num_running for engine in engines),
+                "waiting": sum(engine.num_waiting for engine in engines)}
+
+    def load(self) -> None:
+        """Load every model (blocking: run it off the event loop)."""
+        for path, engine in self._engines.items():
+            engine.load()
+            info = engine.info
+            self._templates[path] = ChatTemplate(
+                info.chat_template, bos_token=info.bos_token, eos_token=info.eos_token
+            )
+
+    def close(self) -> None:
+        """Stop every engine and free its memory."""
+        for engine in self._engines.values():
+            engine.close()
+
+    async def prepare(self, request: ChatRequest) -> PreparedChat:
+        """Validate, render, tokenize and queue ``request``; raise before any output."""
+        started = time.perf_counter()
+        deployment = self.catalog.resolve(request.model)
+        request = check_for_model(request, deployment.profile)
+        engine = self._engines[deployment.model_file]
+        if not engine.is_ready:
+            raise ModelUnavailable()
+        template = self._templates[deployment.model_file]
+        prompt = await asyncio.to_thread(self._prompt_tokens, engine, template, request)
+        if request.grammar is not None:
+            engine.check_grammar(request.grammar)
+        stops = request.sampling.stop + tuple(
+            engine.detokenize(ids) for ids in request.sampling.stop_token_ids
+        )
+        sink = EventSink(asyncio.get_running_loop(), request.n, stops)
+        job = GenerationJob(
+            prompt=prompt, sampling=request.sampling, max_tokens=_max_tokens(request),
+            sink=sink, n=request.n, grammar=request.grammar,
+        )
+        engine.submit(job)
+        return PreparedChat(request, deployment.profile, job, sink, started)
+
+    @staticmethod
+    def _prompt_tokens(engine: LocalEngine, template: ChatTemplate,
+                       request: ChatRequest) -> list[int]:
+        tokens = engine.tokenize(render_prompt(template, request))
+        limit = engine.n_ctx - 1
+        if not 1 <= len(tokens) <= limit:
+            raise InvalidParameter(f"Range of input length should be [1, {limit}]",
+                                   param="messages")
+        return tokens
+
+
+def _max_tokens(request: ChatRequest) -> int:
+    if request.sampling.max_tokens is None:  # check_for_model always sets it
+        raise ModelUnavailable("The request was not checked against its model.")
+    return request.sampling.max_tokens

@@ -1,0 +1,177 @@
+"""Typed, frozen settings from a TOML file and ``QWENCHAT_*`` environment variables.
+
+Every key is optional: defaults make ``qwenchat serve`` work with no file. Unknown keys are
+errors that name the key. Precedence, lowest first: defaults, the TOML file, the environment,
+then command-line options (applied by the CLI through :func:`Settings.with_overrides`).
+
+File shape::
+
+    [server]
+    host = "127.0.0.1"
+    port = 8000
+
+    [engine]
+    model = "starter"        # GGUF path, a known alias (qwen3-4b, ...), or "starter"
+    context_size = 8192
+    threads = 0              # 0 = pick from the core count
+    batch_size = 512
+    max_queue = 64
+
+    [models."qwen3-max"]     # serve this id from another model file
+    file = "qwen3-4b"
+
+    [aliases]
+    qwen = "qwen3.6-plus"    # extra id answering as an existing one
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from qwenchat.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    """Where the HTTP server listens."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    log_level: str = "info"
+
+
+class EngineSettings(_Section):
+    """The embedded llama.cpp engine."""
+
+    model: str | None = None  # None: the best pulled Qwen model, else the starter
+    context_size: int = Field(default=8192, ge=256)
+    threads: int = Field(default=0, ge=0)  # 0: chosen from the core count
+    batch_size: int = Field(default=512, ge=16)
+    max_queue: int = Field(default=64, ge=1)
+
+
+class ModelOverride(_Section):
+    """Serve one model id from a model file other than the engine's default."""
+
+    file: str
+
+
+class Settings(_Section):
+    """The effective configuration of one qwenchat process."""
+
+    server: ServerSettings = ServerSettings()
+    engine: EngineSettings = EngineSettings()
+    models: dict[str, ModelOverride] = Field(default_factory=dict)
+    aliases: dict[str, str] = Field(default_factory=dict)
+    home: Path = Field(default_factory=lambda: default_home())
+
+    @classmethod
+    def load(cls, path: Path | None = None, env: dict[str, str] | None = None) -> Settings:
+        """Read ``path`` (if given), then apply ``QWENCHAT_*`` variables from ``env``."""
+        data: dict[str, Any] = {}
+        if path is not None:
+            data = _read_toml(path)
+        environ = os.environ if env is None else env
+        _apply_env(data, environ)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, path)) from exc
+
+    def with_overrides(self, **sections: dict[str, Any]) -> Settings:
+        """A copy with keys replaced per section (``None`` values are skipped)."""
+        data = self.model_dump()
+        for section, values in sections.items():
+            data[section].update({k: v for k, v in values.items() if v is not None})
+        try:
+            return Settings.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, None)) from exc
+
+    def to_toml(self) -> str:
+        """The effective settings as TOML text (for ``--print-config``)."""
+        lines: list[str] = [f'home = "{self.home}"', ""]
+        for name in ("server", "engine"):
+            lines.append(f"[{name}]")
+            for key, value in getattr(self, name).model_dump().items():
+                if value is not None:
+                    lines.append(f"{key} = {_toml_value(value)}")
+            lines.append("")
+        for model_id, override in self.models.items():
+            lines += [f'[models."{model_id}"]', f"file = {_toml_value(override.file)}", ""]
+        if self.aliases:
+            lines.append("[aliases]")
+            lines += [f'"{k}" = {_toml_value(v)}' for k, v in self.aliases.items()]
+        return "\n".join(lines).rstrip() + "\n"
+
+
+_ENV_KEYS: dict[str, tuple[str, ...]] = {
+    "QWENCHAT_HOST": ("server", "host"),
+    "QWENCHAT_PORT": ("server", "port"),
+    "QWENCHAT_LOG_LEVEL": ("server", "log_level"),
+    "QWENCHAT_MODEL": ("engine", "model"),
+    "QWENCHAT_CONTEXT_SIZE": ("engine", "context_size"),
+    "QWENCHAT_THREADS": ("engine", "threads"),
+    "QWENCHAT_BATCH_SIZE": ("engine", "batch_size"),
+    "QWENCHAT_MAX_QUEUE": ("engine", "max_queue"),
+    "QWENCHAT_HOME": ("home",),
+}
+
+
+def default_home(env: dict[str, str] | None = None) -> Path:
+    """The user directory: ``$QWENCHAT_HOME``, else ``~/.qwenchat``."""
+    environ = os.environ if env is None else env
+    value = environ.get("QWENCHAT_HOME")
+    return Path(value).expanduser() if value else Path.home() / ".qwenchat"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"Config file {path} does not exist.") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Config file {path} is not valid TOML: {exc}") from exc
+
+
+def _apply_env(data: dict[str, Any], environ: os._Environ[str] | dict[str, str]) -> None:
+    for variable, keys in _ENV_KEYS.items():
+        if variable in environ:
+            target = data
+            for key in keys[:-1]:
+                target = target.setdefault(key, {})
+            target[keys[-1]] = environ[variable]
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    where = f" in {path}" if path is not None else ""
+    problems = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "extra_forbidden":
+            problems.append(f"unknown key '{key}'")
+        else:
+            problems.append(f"'{key}': {error['msg']}")
+    return f"Invalid configuration{where}: " + "; ".join(problems)
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,1 @@
+"""OpenAI-compatible replicas (vLLM, SGLang, DashScope) as backends: not built yet."""

@@ -1,0 +1,39 @@
+"""Shared fixtures: the starter model and a real `qwenchat serve` subprocess on a free port."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from qwenchat.catalog import resolve_model_file
+from qwenchat.settings import default_home
+from tests.support import ServerProcess
+
+
+@pytest.fixture(scope="session")
+def starter_model() -> Path:
+    """The starter GGUF (fetched into the user's model cache by the test script)."""
+    return resolve_model_file("starter", default_home(), say=print)
+
+
+@pytest.fixture(scope="session")
+def server(starter_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server for the session: the starter model behind every id, one llama.cpp thread."""
+    home = tmp_path_factory.mktemp("home")
+    proc = ServerProcess(["--model", str(starter_model), "--threads", "1"], home,
+                         home / "server.log")
+    try:
+        proc.wait_ready()
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def client(server: ServerProcess) -> openai.OpenAI:
+    """The official SDK pointed at DashScope's compatible-mode path of the server."""
+    return openai.OpenAI(base_url=f"{server.url}/compatible-mode/v1", api_key="sk-test",
+                         max_retries=0, timeout=120)
