@@ -22,15 +22,17 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.report import write_section  # noqa: E402
-from qwenchat.catalog import resolve_model_file  # noqa: E402
-from qwenchat.settings import default_home  # noqa: E402
-from tests.support import ServerProcess  # noqa: E402
+from tests.support import ServerProcess
+
+from bench.report import write_section
+from qwenchat.catalog import resolve_model_file
+from qwenchat.settings import default_home
 
 MESSAGES = [{"role": "user", "content": "Write a long story about a dragon who learns to fly."}]
 
 
-def run_direct(model: Path, threads: int, prompt: str, tokens: int, eos: int) -> tuple[float, float]:
+def run_direct(model: Path, threads: int, prompt: str, tokens: int,
+               eos: int) -> tuple[float, float]:
     """(ttft seconds, decode tokens/s) driving llama-cpp-python's Llama directly."""
     from llama_cpp import Llama
 
@@ -70,10 +72,10 @@ def main() -> None:
     args = parser.parse_args()
     model = args.model or resolve_model_file("starter", default_home(), say=print)
 
+    from llama_cpp import Llama
+
     from qwenchat.chat import ChatTemplate
     from qwenchat.core import Message, Role
-
-    from llama_cpp import Llama
 
     probe = Llama(model_path=str(model), n_ctx=256, verbose=False, vocab_only=True)
     template = ChatTemplate(probe.metadata.get("tokenizer.chat_template"))

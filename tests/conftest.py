@@ -7,10 +7,10 @@ from pathlib import Path
 
 import openai
 import pytest
+from tests.support import ServerProcess
 
 from qwenchat.catalog import resolve_model_file
 from qwenchat.settings import default_home
-from tests.support import ServerProcess
 
 
 @pytest.fixture(scope="session")
@@ -20,7 +20,8 @@ def starter_model() -> Path:
 
 
 @pytest.fixture(scope="session")
-def server(starter_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(starter_model: Path,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server for the session: the starter model behind every id, one llama.cpp thread."""
     home = tmp_path_factory.mktemp("home")
     proc = ServerProcess(["--model", str(starter_model), "--threads", "1"], home,

@@ -16,6 +16,7 @@ File shape::
     threads = 0              # 0 = pick from the core count
     batch_size = 512
     max_queue = 64
+    default_system_prompt = "You are a helpful assistant."  # "" = none
 
     [models."qwen3-max"]     # serve this id from another model file
     file = "qwen3-4b"
@@ -61,6 +62,7 @@ class EngineSettings(_Section):
     threads: int = Field(default=0, ge=0)  # 0: chosen from the core count
     batch_size: int = Field(default=512, ge=16)
     max_queue: int = Field(default=64, ge=1)
+    default_system_prompt: str = "You are a helpful assistant."
 
 
 class ModelOverride(_Section):

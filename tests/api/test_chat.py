@@ -7,7 +7,6 @@ import time
 import httpx
 import openai
 import pytest
-
 from tests.support import ServerProcess
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
@@ -185,9 +184,7 @@ def test_disconnect_mid_stream_frees_the_engine(client: openai.OpenAI,
                                                 server: ServerProcess) -> None:
     stream = client.chat.completions.create(model="qwen-plus", messages=STORY, stream=True,
                                             max_tokens=4000, extra_body=NO_EOS)
-    received = 0
-    for chunk in stream:
-        received += 1
+    for received, _chunk in enumerate(stream, start=1):
         if received == 5:
             break
     stream.close()  # the client goes away with ~4000 tokens still to generate

@@ -35,16 +35,18 @@ def build_router(service: ChatService, started: int) -> APIRouter:
         chat_request = parse_chat_request(await request.body())
         prepared = await service.prepare(chat_request)
         completion_id, created = new_completion_id(), int(time.time())
-        common = {"completion_id": completion_id, "created": created,
-                  "model": chat_request.model, "n": chat_request.n}
+        model, n = chat_request.model, chat_request.n
         if chat_request.stream:
-            encoder = ChunkEncoder(**common, include_usage=chat_request.include_usage)
+            encoder = ChunkEncoder(completion_id=completion_id, created=created, model=model,
+                                   n=n, include_usage=chat_request.include_usage)
             return StreamingResponse(
                 sse_frames(prepared, encoder, rid), media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no",
                          "x-request-id": rid},
             )
-        body = await collect(prepared, CompletionAssembler(**common), request)
+        assembler = CompletionAssembler(completion_id=completion_id, created=created,
+                                        model=model, n=n)
+        body = await collect(prepared, assembler, request)
         return json_response(body, headers={"x-request-id": rid})
 
     async def list_models() -> Response:

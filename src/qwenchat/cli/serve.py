@@ -55,9 +55,7 @@ def serve(host: str | None, port: int | None, model: str | None, config_path: Pa
         logging.getLogger("qwenchat").debug("%s -> %s", model_id, path)
     for path in catalog.model_files():
         click.echo(f"qwenchat: serving {len(catalog.ids())} model ids from {path}", err=True)
-    engine = settings.engine
-    service = ChatService(catalog, context_size=engine.context_size, threads=engine.threads,
-                          batch_size=engine.batch_size, max_queue=engine.max_queue)
+    service = ChatService(catalog, settings.engine)
     config = uvicorn.Config(
         create_app(service), host=settings.server.host, port=settings.server.port,
         log_level=settings.server.log_level, timeout_graceful_shutdown=5,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Union
 
 
 class FinishReason(str, Enum):
@@ -89,4 +88,4 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
 
-ChatEvent = Union[ReasoningDelta, ContentDelta, ToolCallDelta, Finish, Usage]
+ChatEvent = ReasoningDelta | ContentDelta | ToolCallDelta | Finish | Usage

@@ -61,14 +61,14 @@ class ChatRequest:
 
     model: str
     messages: tuple[Message, ...]
-    sampling: SamplingParams = SamplingParams()
+    sampling: SamplingParams = field(default_factory=SamplingParams)
     n: int = 1
     stream: bool = False
     include_usage: bool = False
     tools: tuple[ToolSpec, ...] = ()
-    tool_choice: ToolChoice = ToolChoice()
+    tool_choice: ToolChoice = field(default_factory=ToolChoice)
     parallel_tool_calls: bool = False
-    response_format: ResponseFormat = ResponseFormat()
+    response_format: ResponseFormat = field(default_factory=ResponseFormat)
     enable_thinking: bool | None = None
     thinking_budget: int | None = None
     preserve_thinking: bool = False

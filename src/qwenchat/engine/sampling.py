@@ -7,6 +7,7 @@ top-p, temperature, then the seeded distribution (or greedy at temperature 0). A
 
 from __future__ import annotations
 
+import ctypes
 import math
 import secrets
 from collections.abc import Callable
@@ -16,8 +17,8 @@ import llama_cpp
 import numpy as np
 
 from qwenchat.core import SamplingParams, TokenLogprob, TopLogprob
-from qwenchat.errors import InvalidParameter
 from qwenchat.engine.llama import LlamaContext, LlamaModel
+from qwenchat.errors import InvalidParameter
 
 DEFAULT_TEMPERATURE = 0.7
 DEFAULT_TOP_P = 0.8
@@ -83,7 +84,7 @@ def _logit_bias(model: LlamaModel, biases: tuple[tuple[int, float], ...]) -> Any
     valid = [(token, bias) for token, bias in biases if 0 <= token < model.n_vocab]
     array = (llama_cpp.llama_logit_bias * max(len(valid), 1))()
     for i, (token, bias) in enumerate(valid):
-        array[i].token = token
+        array[i].token = llama_cpp.llama_token(token)
         array[i].bias = bias
     return llama_cpp.llama_sampler_init_logit_bias(model.n_vocab, len(valid), array)
 

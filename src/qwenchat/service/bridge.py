@@ -9,6 +9,7 @@ request's event loop without blocking either side. The async side iterates
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 
 from qwenchat.chat import ChoiceOutput
@@ -59,10 +60,8 @@ class EventSink:
         self._put(_JobDone(None, error))
 
     def _put(self, item: list[ChatEvent] | _JobDone) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is listening
             self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
-        except RuntimeError:  # the loop has closed: nobody is listening any more
-            pass
 
     # -- event loop ----------------------------------------------------------------------
     async def events(self) -> AsyncIterator[ChatEvent]:

@@ -22,6 +22,7 @@ from qwenchat.engine import EngineConfig, GenerationJob, LocalEngine
 from qwenchat.errors import InvalidParameter, ModelUnavailable
 from qwenchat.protocol import check_for_model
 from qwenchat.service.bridge import EventSink
+from qwenchat.settings import EngineSettings
 
 _log = logging.getLogger("qwenchat.service")
 
@@ -67,11 +68,12 @@ class PreparedChat:
 class ChatService:
     """Answers chat requests for every id of the catalog from local engines."""
 
-    def __init__(self, catalog: Catalog, *, context_size: int, threads: int,
-                 batch_size: int, max_queue: int) -> None:
+    def __init__(self, catalog: Catalog, settings: EngineSettings) -> None:
         self.catalog = catalog
+        self._default_system = settings.default_system_prompt
         self._engines: dict[Path, LocalEngine] = {
-            path: LocalEngine(EngineConfig(path, context_size, threads, batch_size, max_queue))
+            path: LocalEngine(EngineConfig(path, settings.context_size, settings.threads,
+                                           settings.batch_size, settings.max_queue))
             for path in catalog.model_files()
         }
         self._templates: dict[Path, ChatTemplate] = {}
@@ -109,7 +111,8 @@ class ChatService:
         if not engine.is_ready:
             raise ModelUnavailable()
         template = self._templates[deployment.model_file]
-        prompt = await asyncio.to_thread(self._prompt_tokens, engine, template, request)
+        text = render_prompt(template, request, self._default_system)
+        prompt = await asyncio.to_thread(self._prompt_tokens, engine, text)
         if request.grammar is not None:
             engine.check_grammar(request.grammar)
         stops = request.sampling.stop + tuple(
@@ -124,9 +127,8 @@ class ChatService:
         return PreparedChat(request, deployment.profile, job, sink, started)
 
     @staticmethod
-    def _prompt_tokens(engine: LocalEngine, template: ChatTemplate,
-                       request: ChatRequest) -> list[int]:
-        tokens = engine.tokenize(render_prompt(template, request))
+    def _prompt_tokens(engine: LocalEngine, text: str) -> list[int]:
+        tokens = engine.tokenize(text)
         limit = engine.n_ctx - 1
         if not 1 <= len(tokens) <= limit:
             raise InvalidParameter(f"Range of input length should be [1, {limit}]",
