@@ -211,3 +211,23 @@ def test_concurrent_requests_are_all_answered(server: ServerProcess) -> None:
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         answers = list(pool.map(ask, range(6)))
     assert all(answers)
+
+
+def test_partial_mode_continues_the_assistant_prefix(client: openai.OpenAI) -> None:
+    prefix = "The capital of France is"
+    response = client.chat.completions.create(
+        model="qwen-plus", temperature=0, max_tokens=10,
+        messages=[*QUESTION, {"role": "assistant", "content": prefix, "partial": True}],  # type: ignore[list-item]
+    )
+    content = response.choices[0].message.content or ""
+    assert not content.startswith(prefix)
+    assert "Paris" in content
+
+
+def test_non_ascii_text_streams_whole_characters(client: openai.OpenAI) -> None:
+    messages = [{"role": "user", "content": "Répète exactement: «Ça coûte 5 €» 日本語"}]
+    chunks = list(client.chat.completions.create(model="qwen-plus", messages=messages,  # type: ignore[arg-type]
+                                                 temperature=0, max_tokens=40, stream=True))
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks)
+    assert text
+    assert "\ufffd" not in text  # no character was split between tokens or chunks

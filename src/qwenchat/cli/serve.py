@@ -6,9 +6,8 @@ import logging
 from pathlib import Path
 
 import click
-import uvicorn
 
-from qwenchat.api import create_app
+from qwenchat.api import serve_forever
 from qwenchat.catalog import Catalog
 from qwenchat.errors import QwenchatError
 from qwenchat.service import ChatService
@@ -56,11 +55,8 @@ def serve(host: str | None, port: int | None, model: str | None, config_path: Pa
     for path in catalog.model_files():
         click.echo(f"qwenchat: serving {len(catalog.ids())} model ids from {path}", err=True)
     service = ChatService(catalog, settings.engine)
-    config = uvicorn.Config(
-        create_app(service), host=settings.server.host, port=settings.server.port,
-        log_level=settings.server.log_level, timeout_graceful_shutdown=5,
-    )
-    uvicorn.Server(config).run()
+    serve_forever(service, host=settings.server.host, port=settings.server.port,
+                  log_level=settings.server.log_level)
 
 
 def _configure_logging(level: str) -> None:

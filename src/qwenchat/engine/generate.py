@@ -24,12 +24,16 @@ def run_job(model: LlamaModel, context: LlamaContext, job: GenerationJob) -> Non
     prefill_seconds = time.perf_counter() - started
     completion_tokens = 0
     decode_started = time.perf_counter()
-    for choice in range(job.n):
-        if job.cancelled.is_set():
-            job.sink.on_choice_end(choice, EndReason.CANCELLED)
-            continue
+    num_run = 0
+    while num_run < job.n and not job.cancelled.is_set():
         context.truncate(len(prompt) - 1)
-        completion_tokens += _run_choice(model, context, job, choice)
+        completion_tokens += _run_choice(model, context, job, num_run)
+        num_run += 1
+    if job.abort_error is not None:  # no normal ending: the sink reports the error
+        job.sink.on_error(job.abort_error)
+        return
+    for choice in range(num_run, job.n):
+        job.sink.on_choice_end(choice, EndReason.CANCELLED)
     job.sink.on_job_end(GenerationStats(
         prompt_tokens=len(prompt),
         cached_tokens=0,
@@ -76,5 +80,6 @@ def _run_choice(model: LlamaModel, context: LlamaContext, job: GenerationJob,
             pending = token
     finally:
         sampler.close()
-    job.sink.on_choice_end(choice, reason)
+    if job.abort_error is None:
+        job.sink.on_choice_end(choice, reason)
     return generated

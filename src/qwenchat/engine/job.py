@@ -75,7 +75,13 @@ class GenerationJob:
     grammar: str | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
     submitted_at: float = field(default_factory=time.perf_counter)
+    abort_error: BaseException | None = None
 
     def cancel(self) -> None:
         """Ask the engine to stop this job at the next token (thread-safe)."""
+        self.cancelled.set()
+
+    def abort(self, error: BaseException) -> None:
+        """Stop at the next token and report ``error`` instead of a normal end."""
+        self.abort_error = error
         self.cancelled.set()

@@ -88,6 +88,11 @@ class LocalEngine:
         _log.info("loaded %s (%s): context %d tokens, %d threads",
                   model.info.path.name, model.info.description, n_ctx, threads)
 
+    def abort_all(self) -> None:
+        """End running and queued jobs with ``ModelUnavailable``; refuse new ones."""
+        if self._worker is not None:
+            self._worker.abort_all()
+
     def close(self) -> None:
         """Stop generating and free llama.cpp memory."""
         if self._worker is not None:

@@ -18,6 +18,7 @@ from qwenchat.errors import ModelUnavailable, ServerOverloaded
 
 _log = logging.getLogger("qwenchat.engine")
 _STOP = None
+_SHUTTING_DOWN = "The server is shutting down; please retry on another replica or later."
 
 
 class EngineWorker:
@@ -51,13 +52,22 @@ class EngineWorker:
                 raise ServerOverloaded(retry_after=self._retry_after())
             self._queue.put(job)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Cancel the running and queued jobs and end the thread."""
+    def abort_all(self) -> None:
+        """Refuse new jobs and end the running and queued ones with ``ModelUnavailable``.
+
+        Does not block, so a signal handler may call it: the streams of running requests
+        end at their next token, and the server can then close their connections.
+        """
         with self._lock:
             self._is_stopping = True
         current = self._current
         if current is not None:
-            current.cancel()
+            current.abort(ModelUnavailable(_SHUTTING_DOWN))
+        self._drain()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Abort every job and end the thread."""
+        self.abort_all()
         self._queue.put(_STOP)
         self._thread.join(timeout)
 
@@ -67,7 +77,8 @@ class EngineWorker:
             if job is _STOP:
                 break
             if self._is_stopping:
-                job.cancel()
+                job.sink.on_error(ModelUnavailable(_SHUTTING_DOWN))
+                continue
             self._current = job
             try:
                 run_job(self._model, self._context, job)
@@ -85,7 +96,7 @@ class EngineWorker:
             except queue.Empty:
                 return
             if job is not None:
-                job.sink.on_error(ModelUnavailable())
+                job.sink.on_error(ModelUnavailable(_SHUTTING_DOWN))
 
     def _retry_after(self) -> float:
         return float(max(1, self._queue.qsize() // 2))

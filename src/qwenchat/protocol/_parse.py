@@ -2,7 +2,8 @@
 
 The boundary rules kept here:
 - bytes that are not a JSON object (bad UTF-8, bad JSON, NaN/Infinity, numbers too large for
-  a float, nesting too deep, or a non-object top level) raise ``InvalidBody``;
+  a float, nesting too deep, lone surrogate escapes, or a non-object top level) raise
+  ``InvalidBody``;
 - pydantic's ``ValidationError`` never leaves this module: the first error becomes one
   ``InvalidParameter`` whose message and ``param`` name the field ("messages[0].role");
 - unknown fields are accepted and logged by name (never by value) on ``qwenchat.protocol``.
@@ -62,6 +63,10 @@ def decode_body(body: bytes) -> dict[str, Any]:
         raise InvalidBody() from exc
     if not isinstance(data, dict):
         raise InvalidBody()
+    try:  # "\ud800" escapes decode to lone surrogates, which no model can tokenize
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidBody() from exc
     return data
 
 

@@ -97,6 +97,11 @@ class ChatService:
                 info.chat_template, bos_token=info.bos_token, eos_token=info.eos_token
             )
 
+    def abort_all(self) -> None:
+        """End every running and queued request now (the server is stopping)."""
+        for engine in self._engines.values():
+            engine.abort_all()
+
     def close(self) -> None:
         """Stop every engine and free its memory."""
         for engine in self._engines.values():

@@ -1,0 +1,36 @@
+"""Run the app under uvicorn, ending running generations as soon as a stop signal arrives.
+
+uvicorn's graceful shutdown waits for open responses to finish; a long stream would hold
+the process (then be cut mid-chunk). On SIGINT/SIGTERM the service first aborts every
+generation, so each open stream ends at its next token with an in-band error frame and
+each waiting request gets a 503; uvicorn then closes the idle connections and exits.
+"""
+
+from __future__ import annotations
+
+from types import FrameType
+
+import uvicorn
+
+from qwenchat.api.app import create_app
+from qwenchat.service import ChatService
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, service: ChatService) -> None:
+        super().__init__(config)
+        self._service = service
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._service.abort_all()
+        super().handle_exit(sig, frame)
+
+
+def serve_forever(service: ChatService, *, host: str, port: int, log_level: str) -> None:
+    """Serve ``service`` on ``host:port`` until SIGINT/SIGTERM."""
+    config = uvicorn.Config(create_app(service), host=host, port=port, log_level=log_level,
+                            timeout_graceful_shutdown=10)
+    try:
+        _Server(config, service).run()
+    except KeyboardInterrupt:  # uvicorn re-raises SIGINT after a clean shutdown
+        pass
