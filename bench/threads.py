@@ -7,7 +7,8 @@ token for one client, aggregate tokens/s with two clients at once, and one clien
 tokens/s while another process keeps a core busy (a test runner, a build, a second service). Servers alternate
 between thread counts over several rounds, since these machines drift over minutes.
 
-    .venv/bin/python bench/threads.py [--threads 1 2] [--tokens 200] [--rounds 3]
+    .venv/bin/python bench/threads.py [--threads 1 2] [--tokens 200]
+                                      [--rounds 3]
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.decode import run_server  # noqa: E402
-from bench.report import write_section  # noqa: E402
-from qwenchat.catalog import resolve_model_file  # noqa: E402
-from qwenchat.settings import default_home  # noqa: E402
-from tests.support import ServerProcess  # noqa: E402
+from tests.support import ServerProcess
+
+from bench.decode import run_server
+from bench.report import write_section
+from qwenchat.catalog import resolve_model_file
+from qwenchat.settings import default_home
 
 
 def measure(model: Path, threads: int, tokens: int) -> tuple[float, float, float, float]:

@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from tests.support import ServerProcess
 
 USER = {"role": "user", "content": "Hi"}

@@ -12,13 +12,13 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from tests.support import ServerProcess, free_port
 
 from qwenchat.api import create_app
 from qwenchat.catalog import Catalog
 from qwenchat.core import ChatRequest
 from qwenchat.service import ChatService, PreparedChat
 from qwenchat.settings import Settings
-from tests.support import ServerProcess, free_port
 
 ASK = {"model": "qwen-plus", "max_tokens": 5,
        "messages": [{"role": "user", "content": "What is the capital of France?"}]}

@@ -8,6 +8,7 @@ each waiting request gets a 503; uvicorn then closes the idle connections and ex
 
 from __future__ import annotations
 
+import contextlib
 from types import FrameType
 
 import uvicorn
@@ -30,7 +31,5 @@ def serve_forever(service: ChatService, *, host: str, port: int, log_level: str)
     """Serve ``service`` on ``host:port`` until SIGINT/SIGTERM."""
     config = uvicorn.Config(create_app(service), host=host, port=port, log_level=log_level,
                             timeout_graceful_shutdown=10)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises SIGINT once stopped
         _Server(config, service).run()
-    except KeyboardInterrupt:  # uvicorn re-raises SIGINT after a clean shutdown
-        pass

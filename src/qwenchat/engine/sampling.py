@@ -7,7 +7,6 @@ top-p, temperature, then the seeded distribution (or greedy at temperature 0). A
 
 from __future__ import annotations
 
-import ctypes
 import math
 import secrets
 from collections.abc import Callable
