@@ -4,11 +4,11 @@ For each thread count, a real server streams completions to real HTTP clients on
 machine (so the event loop, the SSE encoding and the clients compete with llama.cpp for the
 cores, as in production on a small box). Reports median decode tokens/s and time to first
 token for one client, aggregate tokens/s with two clients at once, and one client's
-tokens/s while another process keeps a core busy (a test runner, a build, a second service). Servers alternate
-between thread counts over several rounds, since these machines drift over minutes.
+tokens/s while another process keeps a core busy (a test runner, a build, a second
+service). Servers alternate between thread counts over several rounds, since these
+machines drift over minutes.
 
-    .venv/bin/python bench/threads.py [--threads 1 2] [--tokens 200]
-                                      [--rounds 3]
+    .venv/bin/python bench/threads.py [--threads 1 2] [--tokens 200] [--rounds 3]
 """
 
 from __future__ import annotations
