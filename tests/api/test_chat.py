@@ -172,6 +172,7 @@ def test_models_lists_every_served_id(client: openai.OpenAI, server: ServerProce
     alias = httpx.get(f"{server.url}/v1/models").json()
     assert [entry["id"] for entry in alias["data"]] == ids
     assert alias["object"] == "list"
+    assert all(entry["root"].endswith(".gguf") for entry in alias["data"])
     assert client.models.retrieve("qwen-plus").id == "qwen-plus"
 
 

@@ -63,16 +63,24 @@ async def _on_qwenchat_error(request: Request, exc: Exception) -> Response:
     return error_response(exc, request_id(request))
 
 
+class _PathNotFound(QwenchatError):
+    status, code, type = 404, "NotFound", "invalid_request_error"
+
+
+class _MethodNotAllowed(QwenchatError):
+    status, code, type = 405, "MethodNotAllowed", "invalid_request_error"
+
+
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, StarletteHTTPException) else 500
-    error = QwenchatError()
-    error.status = status
+    path = request.url.path
+    error: QwenchatError
     if status == 404:
-        error.code, error.type = "NotFound", "invalid_request_error"
-        error.message = f"Path {request.url.path} is not served here."
+        error = _PathNotFound(f"Path {path} is not served here.")
     elif status == 405:
-        error.code, error.type = "MethodNotAllowed", "invalid_request_error"
-        error.message = f"Method {request.method} is not allowed on {request.url.path}."
+        error = _MethodNotAllowed(f"Method {request.method} is not allowed on {path}.")
+    else:
+        error = QwenchatError()
     return error_response(error, request_id(request))
 
 

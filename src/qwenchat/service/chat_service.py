@@ -116,8 +116,7 @@ class ChatService:
         if not engine.is_ready:
             raise ModelUnavailable()
         template = self._templates[deployment.model_file]
-        text = render_prompt(template, request, self._default_system)
-        prompt = await asyncio.to_thread(self._prompt_tokens, engine, text)
+        prompt = await asyncio.to_thread(self._prompt_tokens, engine, template, request)
         if request.grammar is not None:
             engine.check_grammar(request.grammar)
         stops = request.sampling.stop + tuple(
@@ -131,9 +130,10 @@ class ChatService:
         engine.submit(job)
         return PreparedChat(request, deployment.profile, job, sink, started)
 
-    @staticmethod
-    def _prompt_tokens(engine: LocalEngine, text: str) -> list[int]:
-        tokens = engine.tokenize(text)
+    def _prompt_tokens(self, engine: LocalEngine, template: ChatTemplate,
+                       request: ChatRequest) -> list[int]:
+        """Render and tokenize (off the event loop: long conversations take a while)."""
+        tokens = engine.tokenize(render_prompt(template, request, self._default_system))
         limit = engine.n_ctx - 1
         if not 1 <= len(tokens) <= limit:
             raise InvalidParameter(f"Range of input length should be [1, {limit}]",
