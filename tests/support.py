@@ -23,11 +23,12 @@ def free_port() -> int:
 class ServerProcess:
     """`qwenchat serve` in a subprocess, logging to a file."""
 
-    def __init__(self, args: list[str], home: Path, log_path: Path) -> None:
+    def __init__(self, args: list[str], home: Path, log_path: Path,
+                 env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        env = {**os.environ, "QWENCHAT_HOME": str(home)}
+        env = {**(os.environ if env is None else env), "QWENCHAT_HOME": str(home)}
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
             [str(QWENCHAT), "serve", "--port", str(self.port), *args],
