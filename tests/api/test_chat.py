@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -232,3 +233,22 @@ def test_non_ascii_text_streams_whole_characters(client: openai.OpenAI) -> None:
     text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks)
     assert text
     assert "\ufffd" not in text  # no character was split between tokens or chunks
+
+
+def test_raw_sse_frames(server: ServerProcess) -> None:
+    body = {"model": "qwen-plus", "messages": QUESTION, "temperature": 0, "max_tokens": 4,
+            "stream": True, "logprobs": True, "top_logprobs": 1}
+    with httpx.stream("POST", f"{server.url}/compatible-mode/v1/chat/completions",
+                      json=body) as reply:
+        assert reply.headers["content-type"].startswith("text/event-stream")
+        raw = reply.read().decode()
+    frames = raw.split("\n\n")
+    assert frames[-1] == "" and frames[-2] == "data: [DONE]"
+    chunks = [json.loads(frame.removeprefix("data: ")) for frame in frames[:-2]]
+    assert all(frame.startswith("data: {") for frame in frames[:-2])
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    finish = chunks[-1]["choices"][0]
+    assert finish["finish_reason"] == "length" and finish["delta"] == {"content": ""}
+    content_chunks = [c for c in chunks[1:-1] if c["choices"][0]["delta"].get("content")]
+    assert all(c["choices"][0]["logprobs"]["content"] for c in content_chunks)
+    assert all(c["usage"] is None for c in chunks)
