@@ -252,3 +252,15 @@ def test_raw_sse_frames(server: ServerProcess) -> None:
     content_chunks = [c for c in chunks[1:-1] if c["choices"][0]["delta"].get("content")]
     assert all(c["choices"][0]["logprobs"]["content"] for c in content_chunks)
     assert all(c["usage"] is None for c in chunks)
+
+
+def test_grammar_extension_constrains_the_answer(client: openai.OpenAI,
+                                                 server: ServerProcess) -> None:
+    grammar = 'root ::= "Paris" | "Lyon"'
+    response = client.chat.completions.create(model="qwen-plus", messages=QUESTION,
+                                              extra_body={"grammar": grammar}, max_tokens=10)
+    assert response.choices[0].message.content in ("Paris", "Lyon")
+    bad = httpx.post(f"{server.url}/v1/chat/completions", json={
+        "model": "qwen-plus", "messages": QUESTION, "grammar": "root ::= ("})
+    assert bad.status_code == 400
+    assert bad.json()["error"]["param"] == "grammar"

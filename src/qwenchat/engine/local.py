@@ -17,8 +17,9 @@ import llama_cpp
 
 from qwenchat.engine.job import GenerationJob
 from qwenchat.engine.llama import LlamaContext, LlamaModel, ModelInfo
+from qwenchat.engine.sampling import grammar_stage
 from qwenchat.engine.worker import EngineWorker
-from qwenchat.errors import InvalidParameter, ModelUnavailable
+from qwenchat.errors import ModelUnavailable
 
 _log = logging.getLogger("qwenchat.engine")
 
@@ -124,14 +125,7 @@ class LocalEngine:
 
     def check_grammar(self, grammar: str) -> None:
         """Raise InvalidParameter unless ``grammar`` is valid GBNF with a ``root`` rule."""
-        model = self._loaded_model()
-        vocab = llama_cpp.llama_model_get_vocab(model.handle)
-        stage = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode("utf-8"), b"root")
-        if not stage:
-            raise InvalidParameter(
-                "The grammar could not be parsed (GBNF with a `root` rule).", param="grammar"
-            )
-        llama_cpp.llama_sampler_free(stage)
+        llama_cpp.llama_sampler_free(grammar_stage(self._loaded_model(), grammar))
 
     def _loaded_model(self) -> LlamaModel:
         if self._model is None:

@@ -64,7 +64,7 @@ def _stages(model: LlamaModel, params: SamplingParams, seed: int,
     if params.logit_bias:
         stages.append(_logit_bias(model, params.logit_bias))
     if grammar:
-        stages.append(_grammar(model, grammar))
+        stages.append(grammar_stage(model, grammar))
     temperature = DEFAULT_TEMPERATURE if params.temperature is None else params.temperature
     if temperature <= 0.0:
         stages.append(llama_cpp.llama_sampler_init_greedy())
@@ -88,7 +88,8 @@ def _logit_bias(model: LlamaModel, biases: tuple[tuple[int, float], ...]) -> Any
     return llama_cpp.llama_sampler_init_logit_bias(model.n_vocab, len(valid), array)
 
 
-def _grammar(model: LlamaModel, grammar: str) -> Any:
+def grammar_stage(model: LlamaModel, grammar: str) -> Any:
+    """A grammar sampler for GBNF text with a ``root`` rule; a 400 if it does not parse."""
     stage = llama_cpp.llama_sampler_init_grammar(
         llama_cpp.llama_model_get_vocab(model.handle), grammar.encode("utf-8"), b"root"
     )
@@ -118,4 +119,4 @@ def _entry(token: int, logprob: float, token_bytes: Callable[[int], bytes]) -> T
     return TopLogprob(raw.decode("utf-8", errors="replace"), logprob, tuple(raw))
 
 
-__all__ = ["Sampler", "pick_seed", "token_logprob"]
+__all__ = ["Sampler", "grammar_stage", "pick_seed", "token_logprob"]
