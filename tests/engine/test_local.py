@@ -19,7 +19,8 @@ PROMPT = ("<|im_start|>user\nWrite a very long story about a dragon.<|im_end|>\n
 class Recorder:
     """A TokenSink that keeps everything and can stop a choice after ``stop_after`` tokens."""
 
-    def __init__(self, stop_after: int | None = None) -> None:
+    def __init__(self, stop_after: int | None = None, *,
+                 reasoning_ends_at: int | None = None) -> None:
         self.tokens: dict[int, list[int]] = {}
         self.ends: dict[int, EndReason] = {}
         self.stats: GenerationStats | None = None
@@ -27,12 +28,19 @@ class Recorder:
         self.done = threading.Event()
         self.first_token = threading.Event()
         self.stop_after = stop_after
+        self.reasoning_ends_at = reasoning_ends_at  # a token that closes the "reasoning"
+        self.reasoning = reasoning_ends_at is not None
 
     def on_token(self, choice: int, token: int, piece: bytes,
                  logprob: TokenLogprob | None) -> bool:
         self.tokens.setdefault(choice, []).append(token)
         self.first_token.set()
+        if token == self.reasoning_ends_at:
+            self.reasoning = False
         return self.stop_after is None or len(self.tokens[choice]) < self.stop_after
+
+    def is_reasoning(self, choice: int) -> bool:
+        return self.reasoning
 
     def on_choice_end(self, choice: int, reason: EndReason) -> None:
         self.ends[choice] = reason
@@ -132,3 +140,33 @@ def _fill_queue_then_abort(engine: LocalEngine) -> None:
     assert running.ends == {}  # aborted: no normal ending is reported
     with pytest.raises(ModelUnavailable):
         engine.submit(GenerationJob(tokens, sampling, 1, Recorder()))
+
+
+def test_thinking_budget_injects_the_end_and_the_answer_keeps_max_tokens(
+        engine: LocalEngine) -> None:
+    end = tuple(engine.tokenize("\n</answer>"))
+    recorder = Recorder(reasoning_ends_at=end[-1])
+    job = GenerationJob(engine.tokenize(PROMPT), SamplingParams(temperature=0, logit_bias=NO_EOS),
+                        6, recorder, thinking_budget=5, end_reasoning=end)
+    engine.submit(job)
+    assert recorder.done.wait(60)
+    tokens = recorder.tokens[0]
+    assert tokens[5 : 5 + len(end)] == list(end)  # injected right at the budget
+    assert len(tokens) == 5 + len(end) + 6  # and the answer still got its 6 tokens
+    assert recorder.stats is not None
+    assert recorder.stats.reasoning_tokens == 5 + len(end)
+    assert recorder.stats.completion_tokens == len(tokens)
+
+
+def test_grammar_constrains_only_the_answer(engine: LocalEngine) -> None:
+    end = tuple(engine.tokenize("\n</answer>"))
+    recorder = Recorder(reasoning_ends_at=end[-1])
+    job = GenerationJob(engine.tokenize(PROMPT), SamplingParams(temperature=0.8, seed=5),
+                        20, recorder, thinking_budget=4, end_reasoning=end,
+                        grammar='root ::= " Paris" | " Lyon"')
+    engine.submit(job)
+    assert recorder.done.wait(60)
+    answer = recorder.tokens[0][4 + len(end):]
+    text = engine.detokenize(answer)
+    assert text in (" Paris", " Lyon")
+    assert recorder.ends[0] is EndReason.END_OF_GENERATION

@@ -2,7 +2,10 @@
 
 A :class:`GenerationJob` carries token ids in and reports tokens out through its
 :class:`TokenSink`, called on the engine thread. The sink decides whether a choice goes on
-(e.g. it stops when a stop string completes), so no token is generated past the end.
+(e.g. it stops when a stop string completes), so no token is generated past the end, and
+says whether the model is reasoning: reasoning tokens do not count against ``max_tokens``,
+they count against ``thinking_budget`` (at which ``end_reasoning`` is injected), and the
+job's grammar constrains only the tokens after the reasoning.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ class GenerationStats:
 
     prompt_tokens: int
     cached_tokens: int
-    completion_tokens: int
+    completion_tokens: int  # reasoning tokens included, as OpenAI counts them
+    reasoning_tokens: int
     queue_seconds: float
     prefill_seconds: float
     decode_seconds: float
@@ -53,6 +57,9 @@ class TokenSink(Protocol):
                  logprob: TokenLogprob | None) -> bool:
         """One generated token; return False to end this choice now."""
 
+    def is_reasoning(self, choice: int) -> bool:
+        """Whether choice ``choice`` is inside its reasoning now."""
+
     def on_choice_end(self, choice: int, reason: EndReason) -> None:
         """Choice ``choice`` has ended; no more tokens for it."""
 
@@ -72,7 +79,9 @@ class GenerationJob:
     max_tokens: int
     sink: TokenSink
     n: int = 1
-    grammar: str | None = None
+    grammar: str | None = None  # GBNF constraining the answer (not the reasoning)
+    thinking_budget: int | None = None  # reasoning tokens before end_reasoning is injected
+    end_reasoning: tuple[int, ...] = ()  # tokens that close the reasoning
     cancelled: threading.Event = field(default_factory=threading.Event)
     submitted_at: float = field(default_factory=time.perf_counter)
     abort_error: BaseException | None = None

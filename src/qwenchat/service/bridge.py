@@ -50,6 +50,9 @@ class EventSink:
             self._put(events)
         return not output.is_stopped
 
+    def is_reasoning(self, choice: int) -> bool:
+        return False
+
     def on_choice_end(self, choice: int, reason: EndReason) -> None:
         self._put(self._outputs[choice].finish(_END_REASONS[reason]))
 
@@ -75,7 +78,8 @@ class EventSink:
                 self.stats = item.stats
                 yield Usage(prompt_tokens=item.stats.prompt_tokens,
                             completion_tokens=item.stats.completion_tokens,
-                            cached_tokens=item.stats.cached_tokens)
+                            cached_tokens=item.stats.cached_tokens,
+                            reasoning_tokens=item.stats.reasoning_tokens)
                 return
             for event in item:
                 yield event
