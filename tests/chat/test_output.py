@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from qwenchat.chat import ChoiceOutput
-from qwenchat.core import ContentDelta, Finish, FinishReason, TokenLogprob
+from qwenchat.chat import ChoiceOutput, OutputParser
+from qwenchat.core import (
+    ContentDelta,
+    Finish,
+    FinishReason,
+    ReasoningDelta,
+    TokenLogprob,
+    ToolCallDelta,
+    ToolSpec,
+)
 
 
 def entry(text: str) -> TokenLogprob:
@@ -12,7 +20,7 @@ def entry(text: str) -> TokenLogprob:
 
 def run(pieces: list[bytes], stops: list[str], reason: FinishReason = FinishReason.STOP
         ) -> tuple[str, list[str], Finish]:
-    output = ChoiceOutput(0, stops)
+    output = ChoiceOutput(OutputParser(0, thinking=False), stops)
     events = []
     for piece in pieces:
         events += output.feed(piece, entry(piece.decode("utf-8", errors="replace")))
@@ -45,3 +53,29 @@ def test_held_back_text_is_flushed_at_the_end() -> None:
     assert text == "I like Pa"
     assert tokens == ["I like Pa"]
     assert finish.reason is FinishReason.LENGTH
+
+
+def test_reasoning_and_answer_are_separated_and_logprobs_ride_on_content() -> None:
+    output = ChoiceOutput(OutputParser(0, thinking=True))
+    events = []
+    for piece in [b"<think>", b"\nHmm, France.", b"\n</think>", b"\n\n", b"Paris", b"."]:
+        in_answer = not output.is_reasoning
+        events += output.feed(piece, entry(piece.decode()) if in_answer else None)
+    events += output.finish(FinishReason.STOP)
+    reasoning = "".join(e.text for e in events if isinstance(e, ReasoningDelta))
+    content = [e for e in events if isinstance(e, ContentDelta)]
+    assert reasoning == "Hmm, France."
+    assert "".join(e.text for e in content) == "Paris."
+    assert "".join(lp.token for e in content for lp in e.logprobs) == "\n\nParis."
+
+
+def test_tool_calls_finish_with_tool_calls() -> None:
+    tool = ToolSpec("get_weather", None, {"type": "object",
+                                          "properties": {"days": {"type": "integer"}}})
+    output = ChoiceOutput(OutputParser(0, thinking=False, tools=[tool]))
+    text = '<tool_call>\n{"name": "get_weather", "arguments": {"days": "3"}}\n</tool_call>'
+    events = output.feed(text.encode()) + output.finish(FinishReason.STOP)
+    calls = [e for e in events if isinstance(e, ToolCallDelta)]
+    assert calls[0].name == "get_weather" and calls[0].arguments == ""
+    assert "".join(c.arguments for c in calls) == '{"days": 3}'
+    assert events[-1] == Finish(0, FinishReason.TOOL_CALLS)

@@ -4,6 +4,7 @@ Public facade: :class:`LocalEngine` (load a GGUF, tokenize, submit jobs),
 :class:`GenerationJob` and the :class:`TokenSink` it reports through.
 """
 
+from qwenchat.engine.grammars import json_object_grammar, json_schema_grammar, tool_call_grammar
 from qwenchat.engine.job import EndReason, GenerationJob, GenerationStats, TokenSink
 from qwenchat.engine.llama import ModelInfo
 from qwenchat.engine.local import EngineConfig, LocalEngine, default_threads
@@ -17,4 +18,7 @@ __all__ = [
     "ModelInfo",
     "TokenSink",
     "default_threads",
+    "json_object_grammar",
+    "json_schema_grammar",
+    "tool_call_grammar",
 ]

@@ -106,10 +106,10 @@ class LocalEngine:
             self._model.close()
             self._model = None
 
-    def tokenize(self, text: str) -> list[int]:
-        """Token ids of a rendered prompt (BOS added if the model wants it)."""
+    def tokenize(self, text: str, *, is_prompt: bool = True) -> list[int]:
+        """Token ids of ``text``; a prompt gets BOS if the model wants one."""
         model = self._loaded_model()
-        return model.tokenize(text, add_special=model.info.add_bos)
+        return model.tokenize(text, add_special=is_prompt and model.info.add_bos)
 
     def detokenize(self, tokens: Sequence[int]) -> str:
         """The text of ``tokens`` (special tokens rendered as text)."""

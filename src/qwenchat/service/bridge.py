@@ -35,10 +35,10 @@ class _JobDone:
 class EventSink:
     """Receives tokens on the engine thread; yields ChatEvents on the event loop."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, n: int, stops: Sequence[str]) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, outputs: Sequence[ChoiceOutput]) -> None:
         self._loop = loop
         self._queue: asyncio.Queue[list[ChatEvent] | _JobDone] = asyncio.Queue()
-        self._outputs = [ChoiceOutput(choice, stops) for choice in range(n)]
+        self._outputs = list(outputs)
         self.stats: GenerationStats | None = None
 
     # -- engine thread -------------------------------------------------------------------
@@ -51,7 +51,7 @@ class EventSink:
         return not output.is_stopped
 
     def is_reasoning(self, choice: int) -> bool:
-        return False
+        return self._outputs[choice].is_reasoning
 
     def on_choice_end(self, choice: int, reason: EndReason) -> None:
         self._put(self._outputs[choice].finish(_END_REASONS[reason]))

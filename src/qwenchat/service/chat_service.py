@@ -16,15 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qwenchat.catalog import Catalog
-from qwenchat.chat import ChatTemplate, render_prompt
+from qwenchat.chat import ChatTemplate, ChoiceOutput, OutputParser, PromptPlan, plan_prompt
 from qwenchat.core import ChatEvent, ChatRequest, ModelProfile
 from qwenchat.engine import EngineConfig, GenerationJob, LocalEngine
 from qwenchat.errors import InvalidParameter, ModelUnavailable
 from qwenchat.protocol import check_for_model
 from qwenchat.service.bridge import EventSink
+from qwenchat.service.constraints import answer_grammar
 from qwenchat.settings import EngineSettings
 
 _log = logging.getLogger("qwenchat.service")
+
+# Injected when a thinking budget is spent: closes the reasoning the way Qwen3 does.
+END_REASONING = "\n</think>\n\n"
 
 
 @dataclass
@@ -116,29 +120,45 @@ class ChatService:
         if not engine.is_ready:
             raise ModelUnavailable()
         template = self._templates[deployment.model_file]
-        prompt = await asyncio.to_thread(self._prompt_tokens, engine, template, request)
-        if request.grammar is not None:
-            engine.check_grammar(request.grammar)
-        stops = request.sampling.stop + tuple(
-            engine.detokenize(ids) for ids in request.sampling.stop_token_ids
-        )
-        sink = EventSink(asyncio.get_running_loop(), request.n, stops)
+        plan, prompt = await asyncio.to_thread(self._prompt_tokens, engine, template, request)
+        grammar = answer_grammar(request, plan.tools)
+        if grammar is not None:
+            engine.check_grammar(grammar)
+        sink = EventSink(asyncio.get_running_loop(), self._outputs(engine, request, plan))
         job = GenerationJob(
             prompt=prompt, sampling=request.sampling, max_tokens=_max_tokens(request),
-            sink=sink, n=request.n, grammar=request.grammar,
+            sink=sink, n=request.n, grammar=grammar,
+            thinking_budget=request.thinking_budget if plan.thinking else None,
+            end_reasoning=tuple(engine.tokenize(END_REASONING, is_prompt=False)),
         )
         engine.submit(job)
         return PreparedChat(request, deployment.profile, job, sink, started)
 
     def _prompt_tokens(self, engine: LocalEngine, template: ChatTemplate,
-                       request: ChatRequest) -> list[int]:
+                       request: ChatRequest) -> tuple[PromptPlan, list[int]]:
         """Render and tokenize (off the event loop: long conversations take a while)."""
-        tokens = engine.tokenize(render_prompt(template, request, self._default_system))
+        plan = plan_prompt(template, request, self._default_system)
+        tokens = engine.tokenize(plan.text)
         limit = engine.n_ctx - 1
         if not 1 <= len(tokens) <= limit:
             raise InvalidParameter(f"Range of input length should be [1, {limit}]",
                                    param="messages")
-        return tokens
+        return plan, tokens
+
+    @staticmethod
+    def _outputs(engine: LocalEngine, request: ChatRequest,
+                 plan: PromptPlan) -> list[ChoiceOutput]:
+        """Each choice's output pipeline: stop strings, then the Qwen output parser."""
+        stops = request.sampling.stop + tuple(
+            engine.detokenize(ids) for ids in request.sampling.stop_token_ids
+        )
+        return [
+            ChoiceOutput(OutputParser(choice, thinking=plan.thinking,
+                                      starts_in_reasoning=plan.starts_in_reasoning,
+                                      tools=plan.tools,
+                                      parallel_tool_calls=request.parallel_tool_calls), stops)
+            for choice in range(request.n)
+        ]
 
 
 def _max_tokens(request: ChatRequest) -> int:
