@@ -23,13 +23,13 @@ import llama_cpp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.report import write_section  # noqa: E402
-from qwenchat.catalog import resolve_model_file  # noqa: E402
-from qwenchat.core import SamplingParams  # noqa: E402
-from qwenchat.engine.grammars import json_object_grammar  # noqa: E402
-from qwenchat.engine.llama import LlamaContext, LlamaModel  # noqa: E402
-from qwenchat.engine.sampling import Sampler  # noqa: E402
-from qwenchat.settings import default_home  # noqa: E402
+from bench.report import write_section
+from qwenchat.catalog import resolve_model_file
+from qwenchat.core import SamplingParams
+from qwenchat.engine.grammars import json_object_grammar
+from qwenchat.engine.llama import LlamaContext, LlamaModel
+from qwenchat.engine.sampling import Sampler
+from qwenchat.settings import default_home
 
 PROMPT = ("<|im_start|>user\nGive me a JSON object describing Paris with keys name and "
           "population.<|im_end|>\n<|im_start|>assistant\n")
@@ -37,10 +37,10 @@ PROMPT = ("<|im_start|>user\nGive me a JSON object describing Paris with keys na
 
 def _naive_sample(sampler: Sampler, context: LlamaContext) -> int:
     """Mask the whole vocabulary with the grammar, then sample (reads Sampler internals)."""
-    candidates: Any = sampler._candidates  # noqa: SLF001 - a benchmark of the internals
+    candidates: Any = sampler._candidates
     array = candidates.fill(context.logits())
-    llama_cpp.llama_sampler_apply(sampler._grammar, array)  # noqa: SLF001
-    llama_cpp.llama_sampler_apply(sampler._chain, array)  # noqa: SLF001
+    llama_cpp.llama_sampler_apply(sampler._grammar, array)
+    llama_cpp.llama_sampler_apply(sampler._chain, array)
     return int(candidates.selected())
 
 
