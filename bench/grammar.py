@@ -93,9 +93,9 @@ def main() -> None:
     args = parser.parse_args()
     paths = {"starter": resolve_model_file("starter", default_home(), say=print)}
     if "qwen3" in args.models:
-        from scripts.qwen3_fixture import build_fixture
+        from scripts.qwen3_fixture import build
 
-        paths["qwen3"] = build_fixture()
+        paths["qwen3"] = build()
     lines = ["| model | vocab | tokens | free ms | check-then-resample ms (median / mean) "
              "| full mask ms | free token refused |", "|---|---|---|---|---|---|---|"]
     for name in args.models:

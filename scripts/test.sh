@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 .venv/bin/qwenchat pull starter
-.venv/bin/ruff check src tests bench
+.venv/bin/python scripts/qwen3_fixture.py
+.venv/bin/ruff check src tests bench scripts
 .venv/bin/mypy
 .venv/bin/lint-imports
 exec .venv/bin/python -m pytest "$@"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import openai
 import pytest
+from tests.fixtures_qwen3 import qwen3_model  # noqa: F401 - a shared fixture
 from tests.support import ServerProcess
 
 from qwenchat.catalog import resolve_model_file

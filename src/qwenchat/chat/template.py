@@ -72,6 +72,8 @@ class ChatTemplate:
             variables["tools"] = [tool.to_openai() for tool in tools]
         if enable_thinking is not None:
             variables["enable_thinking"] = enable_thinking
+        if keep_reasoning:  # newer Qwen templates read this switch; older ones ignore it
+            variables["preserve_thinking"] = True
         try:
             return self._template.render(**variables)
         except TemplateError as exc:

@@ -8,7 +8,8 @@ single-choice request with that seed produces.
 Per token, the sink says whether the model is reasoning. Reasoning tokens count against the
 thinking budget: once it is spent the job's ``end_reasoning`` tokens are injected (decoded
 as if sampled) so the reasoning closes gracefully and the answer still gets all of its
-``max_tokens``. The grammar, if any, is switched on at the first answer token.
+``max_tokens``. The grammar, if any, is switched on at the first answer token (or at the
+first token, when it covers the reasoning too).
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def _decode_loop(model: LlamaModel, context: LlamaContext, job: GenerationJob, c
         context.decode([pending], position, want_last_logits=True)
         position += 1
         was_reasoning = sink.is_reasoning(choice)
-        if not was_reasoning:
+        if not was_reasoning or job.grammar_covers_reasoning:
             sampler.activate_grammar()
         token = _next_token(sampler, context, counts)
         if model.is_end_of_generation(token):

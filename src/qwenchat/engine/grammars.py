@@ -1,8 +1,8 @@
 """GBNF grammars for constrained answers: JSON objects, JSON schemas, forced tool calls.
 
 JSON schemas are converted with llama-cpp-python's port of llama.cpp's schema converter.
-Each grammar lets the answer start with whitespace (a Qwen3 answer follows ``</think>`` and
-blank lines). A forced tool call is Qwen3's Hermes form,
+Each grammar lets the answer start with up to two whitespace characters (a Qwen3 answer
+follows ``</think>`` and a blank line). A forced tool call is Qwen3's Hermes form,
 ``<tool_call>\\n{"name": ..., "arguments": {...}}\\n</tool_call>``, whose arguments follow the
 function's ``parameters`` schema; with ``parallel`` several calls may follow each other.
 """
@@ -19,6 +19,9 @@ from llama_cpp.llama_grammar import json_schema_to_gbnf
 from qwenchat.core import ToolSpec
 
 _ROOT = re.compile(r"^root ::=", re.M)
+# A little whitespace may open the answer (Qwen3 writes a blank line after </think>); bounded,
+# so that a model cannot spend its whole max_tokens on blanks.
+_LEADING_SPACE = "[ \\t\\n]? [ \\t\\n]?"
 
 
 def json_object_grammar() -> str:
@@ -44,9 +47,9 @@ def tool_call_grammar(tools: Sequence[ToolSpec], *, parallel: bool = False) -> s
     body = _ROOT.sub("tool-call-json ::=",
                      json_schema_to_gbnf(json.dumps(schema), prop_order=["name", "arguments"]))
     call = 'tool-call ::= "<tool_call>\\n" tool-call-json "\\n</tool_call>"'
-    root = 'root ::= [ \\t\\n]* tool-call' + (' ("\\n" tool-call)*' if parallel else "")
+    root = f"root ::= {_LEADING_SPACE} tool-call" + (' ("\\n" tool-call)*' if parallel else "")
     return f"{root}\n{call}\n{body}"
 
 
 def _with_leading_space(grammar: str) -> str:
-    return _ROOT.sub("answer ::=", grammar) + '\nroot ::= [ \\t\\n]* answer\n'
+    return _ROOT.sub("answer ::=", grammar) + f"\nroot ::= {_LEADING_SPACE} answer\n"

@@ -79,7 +79,8 @@ class GenerationJob:
     max_tokens: int
     sink: TokenSink
     n: int = 1
-    grammar: str | None = None  # GBNF constraining the answer (not the reasoning)
+    grammar: str | None = None  # GBNF constraining the answer (not the reasoning)...
+    grammar_covers_reasoning: bool = False  # ...unless this is set: then the whole output
     thinking_budget: int | None = None  # reasoning tokens before end_reasoning is injected
     end_reasoning: tuple[int, ...] = ()  # tokens that close the reasoning
     cancelled: threading.Event = field(default_factory=threading.Event)

@@ -103,20 +103,29 @@ class Sampler:
         candidates = self._candidates
         llama_cpp.llama_sampler_apply(self._chain, candidates.fill(logits))
         token = candidates.selected()
-        llama_cpp.llama_sampler_apply(self._grammar, candidates.one(token, float(logits[token])))
-        if not candidates.one_is_allowed():  # refused: mask everything, then sample again
+        if not self._allows(token):  # refused: mask everything, then sample again
             array = candidates.fill(logits)
             llama_cpp.llama_sampler_apply(self._grammar, array)
             llama_cpp.llama_sampler_apply(self._chain, array)
             token = candidates.selected()
-        self.accept(token)
+        llama_cpp.llama_sampler_accept(self._chain, token)
+        llama_cpp.llama_sampler_accept(self._grammar, token)
         return token
 
     def accept(self, token: int) -> None:
-        """Record ``token`` (sampled under a grammar, or injected) in the samplers' state."""
+        """Record ``token`` (sampled under a grammar, or injected) in the samplers' state.
+
+        An injected token the grammar does not allow is not shown to it: llama.cpp aborts
+        the process when a grammar is made to accept a token it cannot match.
+        """
         llama_cpp.llama_sampler_accept(self._chain, token)
-        if self._grammar is not None:
+        if self._grammar is not None and self._allows(token):
             llama_cpp.llama_sampler_accept(self._grammar, token)
+
+    def _allows(self, token: int) -> bool:
+        assert self._candidates is not None  # created with the grammar
+        llama_cpp.llama_sampler_apply(self._grammar, self._candidates.one(token, 0.0))
+        return self._candidates.one_is_allowed()
 
     def close(self) -> None:
         for handle in (self._chain, self._grammar):

@@ -128,6 +128,7 @@ class ChatService:
         job = GenerationJob(
             prompt=prompt, sampling=request.sampling, max_tokens=_max_tokens(request),
             sink=sink, n=request.n, grammar=grammar,
+            grammar_covers_reasoning=request.grammar is not None,
             thinking_budget=request.thinking_budget if plan.thinking else None,
             end_reasoning=tuple(engine.tokenize(END_REASONING, is_prompt=False)),
         )

@@ -1,6 +1,8 @@
 """Which grammar, if any, constrains a request's answer.
 
-In order: a raw ``grammar`` (the GBNF extension); a forced tool call (``tool_choice``
+In order: a raw ``grammar`` (the GBNF extension, which alone constrains the whole output,
+reasoning included: tests use it to make a model emit exact Qwen3 output); a forced tool call
+(``tool_choice``
 ``required``: any of the tools, several when ``parallel_tool_calls``; a named function: that
 one); ``response_format`` ``json_object`` or ``json_schema``. The engine applies the grammar
 from the first answer token, after any reasoning — so a JSON schema never constrains the
