@@ -35,7 +35,8 @@ def server(starter_model: Path,
 
 
 @pytest.fixture(scope="session")
-def client(server: ServerProcess) -> openai.OpenAI:
+def client(server: ServerProcess) -> Iterator[openai.OpenAI]:
     """The official SDK pointed at DashScope's compatible-mode path of the server."""
-    return openai.OpenAI(base_url=f"{server.url}/compatible-mode/v1", api_key="sk-test",
-                         max_retries=0, timeout=120)
+    with openai.OpenAI(base_url=f"{server.url}/compatible-mode/v1", api_key="sk-test",
+                       max_retries=0, timeout=120) as sdk:
+        yield sdk

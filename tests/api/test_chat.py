@@ -160,9 +160,10 @@ def test_logprobs_cover_the_content(client: openai.OpenAI) -> None:
 
 
 def test_v1_alias_serves_the_same_api(server: ServerProcess) -> None:
-    alias = openai.OpenAI(base_url=f"{server.url}/v1", api_key="anything", max_retries=0)
-    response = alias.chat.completions.create(model="qwen-plus", messages=QUESTION,
-                                             temperature=0, max_tokens=10)
+    with openai.OpenAI(base_url=f"{server.url}/v1", api_key="anything",
+                       max_retries=0) as alias:
+        response = alias.chat.completions.create(model="qwen-plus", messages=QUESTION,
+                                                 temperature=0, max_tokens=10)
     assert response.choices[0].message.content
 
 
@@ -205,9 +206,9 @@ def test_concurrent_requests_are_all_answered(server: ServerProcess) -> None:
     import concurrent.futures
 
     def ask(i: int) -> str:
-        local = openai.OpenAI(base_url=f"{server.url}/v1", api_key="k", max_retries=0)
-        reply = local.chat.completions.create(model="qwen-plus", messages=QUESTION,
-                                              max_tokens=8, seed=i)
+        with openai.OpenAI(base_url=f"{server.url}/v1", api_key="k", max_retries=0) as local:
+            reply = local.chat.completions.create(model="qwen-plus", messages=QUESTION,
+                                                  max_tokens=8, seed=i)
         return reply.choices[0].message.content or ""
 
     with concurrent.futures.ThreadPoolExecutor(4) as pool:

@@ -35,8 +35,9 @@ def qwen3(qwen3_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                          home / "server.log")
     try:
         proc.wait_ready()
-        yield openai.OpenAI(base_url=f"{proc.url}/compatible-mode/v1", api_key="k",
-                            max_retries=0, timeout=120)
+        with openai.OpenAI(base_url=f"{proc.url}/compatible-mode/v1", api_key="k",
+                           max_retries=0, timeout=120) as client:
+            yield client
     finally:
         proc.stop()
 

@@ -129,3 +129,25 @@ def test_json_object_answers_parse(client: openai.OpenAI) -> None:
         response_format={"type": "json_object"})
     assert reply.choices[0].finish_reason == "stop"
     assert isinstance(json.loads(reply.choices[0].message.content or ""), dict)
+
+
+def test_tools_reach_a_model_whose_template_has_none(client: openai.OpenAI) -> None:
+    plain = client.chat.completions.create(model="qwen-plus", messages=ASK, max_tokens=1)
+    tooled = client.chat.completions.create(model="qwen-plus", messages=ASK, max_tokens=1,
+                                            tools=[WEATHER, TIME])
+    assert plain.usage is not None and tooled.usage is not None
+    assert tooled.usage.prompt_tokens > plain.usage.prompt_tokens + 100  # Qwen3's tools prompt
+
+
+def test_qwen_mt_request_is_translated(client: openai.OpenAI) -> None:
+    options = {"source_lang": "auto", "target_lang": "en",
+               "terms": [{"source": "monde", "target": "world"}]}
+    reply = client.chat.completions.create(
+        model="qwen-mt-plus", temperature=0, max_tokens=30,
+        messages=[{"role": "user", "content": "Bonjour le monde"}],
+        extra_body={"translation_options": options})
+    assert reply.choices[0].message.content
+    assert reply.usage is not None and reply.usage.prompt_tokens > 40  # the instruction
+    missing = client.chat.completions.with_raw_response.create  # the options are required
+    with pytest.raises(openai.BadRequestError, match="translation_options"):
+        missing(model="qwen-mt-plus", messages=[{"role": "user", "content": "Bonjour"}])

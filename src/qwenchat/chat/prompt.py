@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qwenchat.chat.template import ChatTemplate
+from qwenchat.chat.tools_prompt import inject_tools, template_supports_tools
+from qwenchat.chat.translation import translation_messages
 from qwenchat.core import ChatRequest, Message, Role, ToolSpec
 
 
@@ -38,7 +40,9 @@ def plan_prompt(template: ChatTemplate, request: ChatRequest,
     """Render ``request`` with ``template``; see the module docstring for the rules."""
     messages = _messages(request, default_system)
     tools = () if request.tool_choice.mode == "none" else request.tools
-    renders_tools = "tools" in template.source
+    renders_tools = template_supports_tools(template.source)
+    if tools and not renders_tools:
+        messages = inject_tools(messages, tools)
     thinking = bool(request.enable_thinking) and not request.is_partial and _knows_thinking(
         template.source)
     render_tools = tools if renders_tools else ()
@@ -61,6 +65,8 @@ def render_prompt(template: ChatTemplate, request: ChatRequest, default_system: 
 
 def _messages(request: ChatRequest, default_system: str) -> tuple[Message, ...]:
     messages: tuple[Message, ...] = request.messages
+    if request.translation_options is not None:
+        return translation_messages(messages[-1].content, request.translation_options)
     if default_system and messages and messages[0].role is not Role.SYSTEM:
         messages = (Message(Role.SYSTEM, default_system), *messages)
     return messages
