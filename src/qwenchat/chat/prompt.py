@@ -41,7 +41,7 @@ def plan_prompt(template: ChatTemplate, request: ChatRequest,
     messages = _messages(request, default_system)
     tools = () if request.tool_choice.mode == "none" else request.tools
     renders_tools = template_supports_tools(template.source)
-    if tools and not renders_tools:
+    if not renders_tools:  # also rewrites tool history, which such templates cannot show
         messages = inject_tools(messages, tools)
     thinking = bool(request.enable_thinking) and not request.is_partial and _knows_thinking(
         template.source)

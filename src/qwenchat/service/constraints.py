@@ -33,7 +33,8 @@ def answer_grammar(request: ChatRequest, tools: Sequence[ToolSpec]) -> str | Non
     if response_format.type == "json_schema":
         try:
             return json_schema_grammar(response_format.schema or {"type": "object"})
-        except (ValueError, KeyError, TypeError, NotImplementedError) as exc:
+        # the converter reports unsupported schemas with assert, among others
+        except (AssertionError, ValueError, KeyError, TypeError, NotImplementedError) as exc:
             raise InvalidParameter(
                 f"The json_schema cannot be enforced: {exc}", param="response_format"
             ) from exc
