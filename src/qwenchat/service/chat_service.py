@@ -19,7 +19,7 @@ from qwenchat.catalog import Catalog
 from qwenchat.chat import ChatTemplate, ChoiceOutput, OutputParser, PromptPlan, plan_prompt
 from qwenchat.core import ChatEvent, ChatRequest, ModelProfile
 from qwenchat.engine import EngineConfig, GenerationJob, LocalEngine
-from qwenchat.errors import InvalidParameter, ModelUnavailable
+from qwenchat.errors import InvalidParameter, ModelUnavailable, QwenchatError
 from qwenchat.protocol import check_for_model
 from qwenchat.service.bridge import EventSink
 from qwenchat.service.constraints import answer_grammar
@@ -61,10 +61,10 @@ class PreparedChat:
                       time.perf_counter() - self.started)
             return
         _log.info(
-            "%s: %d prompt (%d cached) + %d completion tokens; queue %.3fs, "
+            "%s: %d prompt (%d cached) + %d completion (%d reasoning) tokens; queue %.3fs, "
             "prefill %.0f tok/s, decode %.1f tok/s",
             self.request.model, stats.prompt_tokens, stats.cached_tokens,
-            stats.completion_tokens, stats.queue_seconds,
+            stats.completion_tokens, stats.reasoning_tokens, stats.queue_seconds,
             stats.prefill_tokens_per_second, stats.decode_tokens_per_second,
         )
 
@@ -120,31 +120,34 @@ class ChatService:
         if not engine.is_ready:
             raise ModelUnavailable()
         template = self._templates[deployment.model_file]
-        plan, prompt = await asyncio.to_thread(self._prompt_tokens, engine, template, request)
-        grammar = answer_grammar(request, plan.tools)
-        if grammar is not None:
-            engine.check_grammar(grammar)
+        plan, prompt, grammar = await asyncio.to_thread(self._compile, engine, template,
+                                                        request)
         sink = EventSink(asyncio.get_running_loop(), self._outputs(engine, request, plan))
+        thinks = plan.thinking
         job = GenerationJob(
             prompt=prompt, sampling=request.sampling, max_tokens=_max_tokens(request),
             sink=sink, n=request.n, grammar=grammar,
             grammar_covers_reasoning=request.grammar is not None,
-            thinking_budget=request.thinking_budget if plan.thinking else None,
-            end_reasoning=tuple(engine.tokenize(END_REASONING, is_prompt=False)),
+            thinking_budget=request.thinking_budget if thinks else None,
+            end_reasoning=tuple(engine.tokenize(END_REASONING, is_prompt=False)) if thinks else (),
         )
         engine.submit(job)
         return PreparedChat(request, deployment.profile, job, sink, started)
 
-    def _prompt_tokens(self, engine: LocalEngine, template: ChatTemplate,
-                       request: ChatRequest) -> tuple[PromptPlan, list[int]]:
-        """Render and tokenize (off the event loop: long conversations take a while)."""
+    def _compile(self, engine: LocalEngine, template: ChatTemplate,
+                 request: ChatRequest) -> tuple[PromptPlan, list[int], str | None]:
+        """Prompt plan, prompt tokens and answer grammar, checked; run off the event loop
+        (long conversations and large JSON schemas take a while)."""
         plan = plan_prompt(template, request, self._default_system)
         tokens = engine.tokenize(plan.text)
         limit = engine.n_ctx - 1
         if not 1 <= len(tokens) <= limit:
             raise InvalidParameter(f"Range of input length should be [1, {limit}]",
                                    param="messages")
-        return plan, tokens
+        grammar = answer_grammar(request, plan.tools)
+        if grammar is not None:
+            engine.check_grammar(grammar)
+        return plan, tokens, grammar
 
     @staticmethod
     def _outputs(engine: LocalEngine, request: ChatRequest,
@@ -163,6 +166,6 @@ class ChatService:
 
 
 def _max_tokens(request: ChatRequest) -> int:
-    if request.sampling.max_tokens is None:  # check_for_model always sets it
-        raise ModelUnavailable("The request was not checked against its model.")
+    if request.sampling.max_tokens is None:  # check_for_model always sets it: a bug
+        raise QwenchatError("The request was not checked against its model.")
     return request.sampling.max_tokens
