@@ -14,6 +14,7 @@ imported, code that talks to this hub runs in a fresh interpreter (:func:`run_py
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -21,10 +22,13 @@ import struct
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from qwenchat.catalog import QWEN_FILES
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 COMMIT = "3c5b2e9a6f0d4b1e8a7c6d5e4f3a2b1c0d9e8f7a"
@@ -137,6 +141,20 @@ class RunningHub:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
+
+
+@contextlib.contextmanager
+def serving(*aliases: str) -> Iterator[FakeHub]:
+    """A running fake hub hosting a tiny GGUF for each Qwen alias in ``aliases``."""
+    fake = FakeHub()
+    for alias in aliases:
+        hosted = QWEN_FILES[alias]
+        fake.add(hosted.repo_id, hosted.filename, tiny_gguf(alias))
+    running = RunningHub(fake)
+    try:
+        yield fake
+    finally:
+        running.close()
 
 
 def hub_env(hub_url: str, hf_home: Path, qwenchat_home: Path, **extra: str) -> dict[str, str]:

@@ -15,10 +15,10 @@ import pytest
 from tests.catalog.fake_hf_hub import (
     COMMIT,
     FakeHub,
-    RunningHub,
     call,
     hub_env,
     run_python,
+    serving,
     tiny_gguf,
 )
 
@@ -31,14 +31,8 @@ MEDIUM = QWEN_FILES["qwen3-1.7b"]
 
 @pytest.fixture
 def hub() -> Iterator[FakeHub]:
-    fake = FakeHub()
-    fake.add(SMALL.repo_id, SMALL.filename, tiny_gguf("qwen3-0.6b"))
-    fake.add(MEDIUM.repo_id, MEDIUM.filename, tiny_gguf("qwen3-1.7b"))
-    running = RunningHub(fake)
-    try:
+    with serving("qwen3-0.6b", "qwen3-1.7b") as fake:
         yield fake
-    finally:
-        running.close()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.catalog.fake_hf_hub import FakeHub, RunningHub, call, hub_env, run_python, tiny_gguf
+from tests.catalog.fake_hf_hub import FakeHub, call, hub_env, run_python, serving
 from tests.support import ServerProcess
 
 from qwenchat.catalog import QWEN_FILES
@@ -18,13 +18,8 @@ SMALL = QWEN_FILES["qwen3-0.6b"]
 
 @pytest.fixture
 def hub() -> Iterator[FakeHub]:
-    fake = FakeHub()
-    fake.add(SMALL.repo_id, SMALL.filename, tiny_gguf("qwen3-0.6b"))
-    running = RunningHub(fake)
-    try:
+    with serving("qwen3-0.6b") as fake:
         yield fake
-    finally:
-        running.close()
 
 
 def test_with_nothing_pulled_serve_fetches_the_starter_saying_so(tmp_path: Path,
