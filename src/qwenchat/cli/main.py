@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from qwenchat import __version__
+from qwenchat.cli.chat import chat
 from qwenchat.cli.pull import pull
 from qwenchat.cli.serve import serve
 
@@ -17,6 +18,7 @@ def cli() -> None:
 
 cli.add_command(serve)
 cli.add_command(pull)
+cli.add_command(chat)
 
 
 def main() -> None:
