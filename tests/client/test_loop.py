@@ -50,6 +50,10 @@ def test_forced_call_runs_the_tool_and_ends_with_an_answer(chat: ChatClient,
     assert final["role"] == "assistant" and "tool_calls" not in final
     assert result.response["choices"][0]["message"]["content"] == final["content"]
     assert result.response["choices"][0]["finish_reason"] in ("stop", "length")
+    assert result.usage is not None  # summed over the steps, not just the last one
+    assert result.usage["prompt_tokens"] > result.response["usage"]["prompt_tokens"]
+    assert result.usage["total_tokens"] == (result.usage["prompt_tokens"]
+                                            + result.usage["completion_tokens"])
     assert "".join(content) == "".join(m["content"] for m in result.messages
                                        if m["role"] == "assistant")
 

@@ -93,11 +93,13 @@ class Conversation:
 
 
 def send_turn(client: ChatClient, request: dict[str, Any], options: ChatOptions,
-              display: TurnDisplay, *, stream: bool) -> tuple[dict[str, Any], list[Message]]:
+              display: TurnDisplay, *,
+              stream: bool) -> tuple[dict[str, Any], list[Message], dict[str, Any] | None]:
     """Send ``request`` (through the tool loop when tools are loaded).
 
-    Returns the final response and the messages the turn added after the request's own:
-    the assistant's tool calls, the tool results, the answer.
+    Returns the final response, the messages the turn added after the request's own (the
+    assistant's tool calls, the tool results, the answer) and the turn's usage, summed over
+    every request a tool loop made.
     """
     if options.tools:
         result = run_tool_loop(client, request, list(options.tools),
@@ -105,10 +107,11 @@ def send_turn(client: ChatClient, request: dict[str, Any], options: ChatOptions,
                                on_content=display.on_content,
                                on_reasoning=display.on_reasoning,
                                on_call=display.on_call, confirm=display.confirm)
-        return result.response, list(result.messages[len(request["messages"]):])
+        added = list(result.messages[len(request["messages"]):])
+        return result.response, added, result.usage
     response = client.complete(request, stream=stream, on_content=display.on_content,
                                on_reasoning=display.on_reasoning)
-    return response, [answer_message(response)]
+    return response, [answer_message(response)], response.get("usage")
 
 
 def answer_message(response: dict[str, Any]) -> Message:

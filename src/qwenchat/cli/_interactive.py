@@ -115,7 +115,7 @@ class Session:
                     on_reasoning=None if self.options.hide_reasoning else view.add_reasoning,
                     on_call=lambda name, arguments: view.add_call(describe_call(name, arguments)),
                     confirm=self._confirmer(live, view) if self.options.confirm else None)
-                response, added = send_turn(self.client, request, self.options, display,
+                _, added, usage = send_turn(self.client, request, self.options, display,
                                             stream=True)
         except ClientError as exc:
             self.console.print(f"[bold red]Error:[/] {escape(exc.message)}")
@@ -123,8 +123,8 @@ class Session:
         except KeyboardInterrupt:
             self._note("interrupted: this turn was not kept")
             return
-        self.conversation.record(messages + added, usage=response.get("usage"))
-        self._count(response.get("usage"))
+        self.conversation.record(messages + added, usage=usage)
+        self._count(usage)
 
     def _confirmer(self, live: Live, view: TurnView) -> ConfirmCallback:
         def confirm(name: str, arguments: dict[str, Any]) -> bool:

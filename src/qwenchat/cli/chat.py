@@ -245,13 +245,13 @@ def _one_shot(client: ChatClient, body: dict[str, Any] | None, conversation: Con
                           on_reasoning=printer.reasoning,
                           on_call=lambda name, args: printer.call(describe_call(name, args)),
                           confirm=_ask_before_call if options.confirm else None)
-    response, added = send_turn(client, request, options, display, stream=stream)
+    response, added, usage = send_turn(client, request, options, display, stream=stream)
     printer.finish()
     if not options.tools:
         _report_unrun_calls(response)
     if print_response:
         click.echo(json.dumps(response, indent=2, ensure_ascii=False))
-    conversation.record(pending + added, usage=response.get("usage"))
+    conversation.record(pending + added, usage=usage)
     return response
 
 

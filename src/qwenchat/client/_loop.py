@@ -37,6 +37,7 @@ class ToolLoopResult:
     response: dict[str, Any]
     messages: list[dict[str, Any]]
     steps: int
+    usage: dict[str, Any] | None = None  # summed over every step's request
 
 
 def run_tool_loop(client: ChatClient, request: dict[str, Any],
@@ -51,14 +52,17 @@ def run_tool_loop(client: ChatClient, request: dict[str, Any],
               if (t.get("function") or {}).get("name") not in by_name]
     body = {**request, "tools": [*others, *definitions]}
     messages: list[dict[str, Any]] = list(request.get("messages") or [])
+    usage: dict[str, Any] | None = None
     for step in range(1, max_steps + 1):
         response = client.complete({**body, "messages": messages}, stream=stream,
                                    on_content=on_content, on_reasoning=on_reasoning)
+        usage = add_usage(usage, response.get("usage"))
         message = response["choices"][0]["message"] if response.get("choices") else {}
         messages.append(history_message(message))
         calls = message.get("tool_calls") or []
         if not calls:
-            return ToolLoopResult(response=response, messages=messages, steps=step)
+            return ToolLoopResult(response=response, messages=messages, steps=step,
+                                  usage=usage)
         for call in calls:
             messages.append({"role": "tool", "tool_call_id": call.get("id") or "",
                              "content": _answer(call, by_name, on_call, confirm)})
@@ -66,6 +70,22 @@ def run_tool_loop(client: ChatClient, request: dict[str, Any],
             body.pop("tool_choice")
     raise ClientError(f"The model was still calling tools after {max_steps} steps; raise the "
                       "step limit or simplify the task.", code="max_steps", exit_code=EXIT_API)
+
+
+def add_usage(total: dict[str, Any] | None,
+              usage: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``total`` plus one response's ``usage`` (token counts, reasoning tokens included)."""
+    if not usage:
+        return total
+    if total is None:
+        total = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0,
+                 "completion_tokens_details": {"reasoning_tokens": 0}}
+    for field in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        total[field] += int(usage.get(field) or 0)
+    details = usage.get("completion_tokens_details") or {}
+    total["completion_tokens_details"]["reasoning_tokens"] += int(
+        details.get("reasoning_tokens") or 0)
+    return total
 
 
 def history_message(message: dict[str, Any]) -> dict[str, Any]:
