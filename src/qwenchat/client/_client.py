@@ -117,7 +117,7 @@ class ChatClient:
     def _whole(self, model: str, messages: list[Any], body: dict[str, Any]) -> dict[str, Any]:
         completion = self._sdk.chat.completions.create(
             model=model, messages=messages, extra_body=body)
-        return normalise(completion.model_dump())
+        return normalise(completion.model_dump(exclude_unset=True))
 
     def _stream(self, model: str, messages: list[Any], body: dict[str, Any],
                 on_content: TextCallback | None,
@@ -127,7 +127,7 @@ class ChatClient:
             with self._sdk.chat.completions.create(
                     model=model, messages=messages, stream=True, extra_body=body) as chunks:
                 for chunk in chunks:
-                    assembler.add(chunk.model_dump())
+                    assembler.add(chunk.model_dump(exclude_unset=True))
         except STREAM_ERRORS as exc:
             if assembler.has_output:  # shown already: a retry would answer differently
                 raise self._broken_stream(exc) from exc

@@ -40,12 +40,14 @@ def normalise(response: dict[str, Any]) -> dict[str, Any]:
 
 
 def dump_completion(data: dict[str, Any]) -> dict[str, Any]:
-    """``data`` through the SDK's ChatCompletion model, so both paths share one key set.
+    """``data`` through the SDK's ChatCompletion model, keeping only the fields the server
+    sent — as the non-stream path does — so saved responses look like the wire, not like
+    the SDK's defaults (``refusal: null``, ``audio: null``, ...).
 
     Built without validation, as the SDK builds its own responses: an odd server field
     should not lose the answer.
     """
-    return ChatCompletion.model_construct(**data).model_dump()
+    return ChatCompletion.model_construct(**data).model_dump(exclude_unset=True)
 
 
 class StreamAssembler:
