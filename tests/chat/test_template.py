@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qwenchat.chat import CHATML_TEMPLATE, ChatTemplate, render_prompt
+from qwenchat.chat import CHATML_TEMPLATE, ChatTemplate, plan_prompt
 from qwenchat.core import ChatRequest, Message, Role, ToolCall, ToolSpec
 from qwenchat.errors import InvalidParameter
 
@@ -55,14 +55,14 @@ def test_the_sandbox_refuses_python_internals() -> None:
 def test_partial_mode_appends_the_prefix_after_the_generation_prompt() -> None:
     request = ChatRequest(model="qwen-plus", messages=(
         USER, Message(Role.ASSISTANT, "Ça va très", partial=True)))
-    assert render_prompt(ChatTemplate(None), request) == (
+    assert plan_prompt(ChatTemplate(None), request).text == (
         "<|im_start|>user\nBonjour, ça va ?<|im_end|>\n<|im_start|>assistant\nÇa va très")
 
 
 def test_default_system_prompt_only_when_none_is_given() -> None:
     template = ChatTemplate(None)
     plain = ChatRequest(model="qwen-plus", messages=(USER,))
-    assert render_prompt(template, plain, "Be kind.").startswith(
+    assert plan_prompt(template, plain, "Be kind.").text.startswith(
         "<|im_start|>system\nBe kind.<|im_end|>\n<|im_start|>user")
     own = ChatRequest(model="qwen-plus", messages=(Message(Role.SYSTEM, "Be brief."), USER))
-    assert "Be kind." not in render_prompt(template, own, "Be kind.")
+    assert "Be kind." not in plan_prompt(template, own, "Be kind.").text

@@ -9,7 +9,7 @@
 
 from qwenchat.chat.output import ChoiceOutput
 from qwenchat.chat.parser import OutputParser, Phase
-from qwenchat.chat.prompt import PromptPlan, plan_prompt, render_prompt
+from qwenchat.chat.prompt import PromptPlan, plan_prompt
 from qwenchat.chat.stops import StopMatcher
 from qwenchat.chat.template import CHATML_TEMPLATE, ChatTemplate
 
@@ -22,5 +22,4 @@ __all__ = [
     "PromptPlan",
     "StopMatcher",
     "plan_prompt",
-    "render_prompt",
 ]

@@ -58,11 +58,6 @@ def plan_prompt(template: ChatTemplate, request: ChatRequest,
     return PromptPlan(text, thinking, starts_in_reasoning, tuple(tools))
 
 
-def render_prompt(template: ChatTemplate, request: ChatRequest, default_system: str = "") -> str:
-    """The full prompt text the engine should continue for ``request``."""
-    return plan_prompt(template, request, default_system).text
-
-
 def _messages(request: ChatRequest, default_system: str) -> tuple[Message, ...]:
     messages: tuple[Message, ...] = request.messages
     if request.translation_options is not None:

@@ -85,10 +85,6 @@ class Sampler:
         self._grammar: Any = None
         self._candidates: _Candidates | None = None
 
-    @property
-    def is_constrained(self) -> bool:
-        return self._grammar is not None
-
     def activate_grammar(self) -> None:
         """Constrain every later token by the grammar (no-op without one, or if active)."""
         if self._grammar_text is not None and self._grammar is None:
