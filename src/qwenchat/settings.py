@@ -12,10 +12,12 @@ File shape::
 
     [engine]
     model = "starter"        # GGUF path, a known alias (qwen3-4b, ...), or "starter"
-    context_size = 8192
+    context_size = 8192      # tokens per request (each slot holds this much KV cache)
     threads = 0              # 0 = pick from the core count
     batch_size = 512
     max_queue = 64
+    slots = 0                # sequences decoded together; 0 = from the core count
+    request_timeout = 600    # seconds a request may take, queue included; 0 = no limit
     default_system_prompt = "You are a helpful assistant."  # "" = none
 
     [models."qwen3-max"]     # serve this id from another model file
@@ -62,6 +64,8 @@ class EngineSettings(_Section):
     threads: int = Field(default=0, ge=0)  # 0: chosen from the core count
     batch_size: int = Field(default=512, ge=16)
     max_queue: int = Field(default=64, ge=1)
+    slots: int = Field(default=0, ge=0, le=64)  # 0: chosen from the core count
+    request_timeout: float = Field(default=600.0, ge=0)  # 0: no limit
     default_system_prompt: str = "You are a helpful assistant."
 
 
@@ -129,6 +133,8 @@ _ENV_KEYS: dict[str, tuple[str, ...]] = {
     "QWENCHAT_THREADS": ("engine", "threads"),
     "QWENCHAT_BATCH_SIZE": ("engine", "batch_size"),
     "QWENCHAT_MAX_QUEUE": ("engine", "max_queue"),
+    "QWENCHAT_SLOTS": ("engine", "slots"),
+    "QWENCHAT_REQUEST_TIMEOUT": ("engine", "request_timeout"),
     "QWENCHAT_HOME": ("home",),
 }
 

@@ -116,7 +116,8 @@ def test_cancel_ends_the_job_at_the_next_token(engine: LocalEngine) -> None:
 
 
 def test_queue_bound_and_abort(starter_model: Path) -> None:
-    engine = LocalEngine(EngineConfig(starter_model, context_size=512, threads=1, max_queue=1))
+    engine = LocalEngine(EngineConfig(starter_model, context_size=512, threads=1, max_queue=1,
+                                      slots=1))
     engine.load()
     try:
         _fill_queue_then_abort(engine)

@@ -25,20 +25,26 @@ from qwenchat.settings import Settings
               help="TOML settings file (see README); QWENCHAT_* variables and these options "
                    "override it.")
 @click.option("--context-size", type=int, default=None,
-              help="Context window in tokens [default: 8192, capped by the model].")
+              help="Tokens per request, prompt and output [default: 8192, capped by the "
+                   "model]; each slot holds this much KV cache.")
+@click.option("--slots", type=int, default=None,
+              help="Requests generated together (continuous batching) [default: 0 = from "
+                   "the core count, at least 4].")
 @click.option("--threads", type=int, default=None,
               help="llama.cpp threads [default: 0 = cores - 1].")
 @click.option("--log-level", default=None,
               type=click.Choice(["debug", "info", "warning", "error"]), help="[default: info]")
 @click.option("--print-config", is_flag=True, help="Print the effective settings and exit.")
 def serve(host: str | None, port: int | None, model: str | None, config_path: Path | None,
-          context_size: int | None, threads: int | None, log_level: str | None,
+          context_size: int | None, slots: int | None, threads: int | None,
+          log_level: str | None,
           print_config: bool) -> None:
     """Serve chat completions at /compatible-mode/v1 (and /v1) on HOST:PORT."""
     try:
         settings = Settings.load(config_path).with_overrides(
             server={"host": host, "port": port, "log_level": log_level},
-            engine={"model": model, "context_size": context_size, "threads": threads},
+            engine={"model": model, "context_size": context_size, "slots": slots,
+                    "threads": threads},
         )
     except QwenchatError as exc:
         raise click.ClickException(exc.message) from exc

@@ -7,16 +7,19 @@ Public facade: :class:`LocalEngine` (load a GGUF, tokenize, submit jobs),
 from qwenchat.engine.grammars import json_object_grammar, json_schema_grammar, tool_call_grammar
 from qwenchat.engine.job import EndReason, GenerationJob, GenerationStats, TokenSink
 from qwenchat.engine.llama import ModelInfo
-from qwenchat.engine.local import EngineConfig, LocalEngine, default_threads
+from qwenchat.engine.local import EngineConfig, LocalEngine, default_slots, default_threads
+from qwenchat.engine.metrics import EngineMetrics
 
 __all__ = [
     "EndReason",
     "EngineConfig",
+    "EngineMetrics",
     "GenerationJob",
     "GenerationStats",
     "LocalEngine",
     "ModelInfo",
     "TokenSink",
+    "default_slots",
     "default_threads",
     "json_object_grammar",
     "json_schema_grammar",

@@ -85,7 +85,12 @@ class GenerationJob:
     end_reasoning: tuple[int, ...] = ()  # tokens that close the reasoning
     cancelled: threading.Event = field(default_factory=threading.Event)
     submitted_at: float = field(default_factory=time.perf_counter)
+    timeout: float | None = None  # seconds from submission; queued past it: 503, running: length
     abort_error: BaseException | None = None
+
+    @property
+    def deadline(self) -> float | None:
+        return None if self.timeout is None else self.submitted_at + self.timeout
 
     def cancel(self) -> None:
         """Ask the engine to stop this job at the next token (thread-safe)."""

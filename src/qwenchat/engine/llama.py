@@ -147,26 +147,52 @@ class LlamaModel:
         return self.token_bytes(token, special=True).decode("utf-8", errors="replace")
 
 
-class LlamaContext:
-    """One llama.cpp context (KV cache) with a reusable decode batch, single sequence."""
+@dataclass(frozen=True, slots=True)
+class BatchRow:
+    """Tokens of one sequence in a decode batch: ``tokens`` at positions ``start``.., and
+    whether the last one's logits are wanted (to sample what follows it)."""
 
-    def __init__(self, model: LlamaModel, *, n_ctx: int, n_batch: int, n_threads: int) -> None:
+    seq_id: int
+    tokens: list[int]
+    start: int
+    want_logits: bool
+
+
+class LlamaContext:
+    """One llama.cpp context: ``n_seq`` sequences, each with its own KV buffer.
+
+    The KV cache is not unified: each sequence attends over its own buffer only, so its
+    logits do not depend on what else shares a batch (outputs stay the same whether a
+    request runs alone or beside others), at the price of a fixed context per sequence.
+
+    This is also where llama.cpp's fatal misuses are turned into Python errors: reading the
+    logits of a batch row that did not ask for them, or copying part of a sequence's buffer
+    (llama.cpp aborts the process on both).
+    """
+
+    def __init__(self, model: LlamaModel, *, n_seq: int, n_ctx_seq: int, n_batch: int,
+                 n_threads: int) -> None:
         params = llama_cpp.llama_context_default_params()
-        params.n_ctx = n_ctx
+        params.n_ctx = n_ctx_seq * n_seq
         params.n_batch = n_batch
         params.n_ubatch = n_batch
-        params.n_seq_max = 1
+        params.n_seq_max = n_seq
+        params.kv_unified = False
         params.n_threads = n_threads
         params.n_threads_batch = n_threads
         params.no_perf = True
         self._ctx = llama_cpp.llama_init_from_model(model.handle, params)
         if not self._ctx:
-            raise QwenchatError(f"llama.cpp could not create a context of {n_ctx} tokens.")
-        self.n_ctx: int = llama_cpp.llama_n_ctx(self._ctx)
+            raise QwenchatError(
+                f"llama.cpp could not create a context of {n_seq} x {n_ctx_seq} tokens."
+            )
+        self.n_seq: int = n_seq
+        self.n_ctx_seq: int = min(n_ctx_seq, llama_cpp.llama_n_ctx_seq(self._ctx))
         self.n_batch = n_batch
         self._n_vocab = model.n_vocab
         self._memory = llama_cpp.llama_get_memory(self._ctx)
         self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
+        self._outputs: set[int] = set()  # batch rows of the last decode that have logits
 
     @property
     def handle(self) -> Any:
@@ -178,37 +204,58 @@ class LlamaContext:
             llama_cpp.llama_free(self._ctx)
             self._ctx = None
 
-    def clear(self) -> None:
-        """Forget every cached token."""
-        llama_cpp.llama_memory_clear(self._memory, True)
+    def truncate(self, seq_id: int, n_keep: int) -> None:
+        """Drop sequence ``seq_id``'s cached positions ``n_keep`` and later."""
+        llama_cpp.llama_memory_seq_rm(self._memory, seq_id, n_keep, -1)
 
-    def truncate(self, n_keep: int) -> None:
-        """Drop cached positions ``n_keep`` and later of the sequence."""
-        llama_cpp.llama_memory_seq_rm(self._memory, 0, n_keep, -1)
+    def copy(self, source: int, target: int) -> None:
+        """Make ``target``'s cache a copy of ``source``'s (whole buffer; the data moves at
+        the start of the next decode, before that decode writes anything)."""
+        if source == target:
+            raise ValueError("a sequence cannot be copied onto itself")
+        llama_cpp.llama_memory_seq_cp(self._memory, source, target, -1, -1)
 
-    def decode(self, tokens: list[int], start: int, *, want_last_logits: bool) -> None:
-        """Feed ``tokens`` at positions ``start``..; chunked to the batch size."""
-        for offset in range(0, len(tokens), self.n_batch):
-            chunk = tokens[offset : offset + self.n_batch]
-            is_last_chunk = offset + self.n_batch >= len(tokens)
-            self._fill(chunk, start + offset, want_last_logits and is_last_chunk)
-            status = llama_cpp.llama_decode(self._ctx, self._batch)
-            if status != 0:
-                raise QwenchatError(f"llama_decode failed with status {status}.")
+    def decode(self, rows: list[BatchRow]) -> dict[int, int]:
+        """Decode every row in one batch; returns each logits-wanting sequence's batch index.
 
-    def logits(self) -> npt.NDArray[np.float32]:
-        """A copy of the logits of the last decoded output."""
-        pointer = llama_cpp.llama_get_logits_ith(self._ctx, -1)
-        return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)).copy()
-
-    def _fill(self, tokens: list[int], start: int, want_last_logits: bool) -> None:
+        Rows are laid out in sequence-id order: llama.cpp splits a multi-sequence batch into
+        runs of consecutive sequence ids.
+        """
+        rows = sorted(rows, key=lambda row: row.seq_id)
+        total = sum(len(row.tokens) for row in rows)
+        if not 0 < total <= self.n_batch:
+            raise ValueError(f"a batch of {total} tokens (the limit is {self.n_batch})")
         batch = self._batch
-        batch.n_tokens = len(tokens)
-        for i, token in enumerate(tokens):
-            batch.token[i] = token
-            batch.pos[i] = start + i
-            batch.n_seq_id[i] = 1
-            batch.seq_id[i][0] = 0
-            batch.logits[i] = 0
-        if want_last_logits:
-            batch.logits[len(tokens) - 1] = 1
+        outputs: dict[int, int] = {}
+        i = 0
+        for row in rows:
+            if not 0 <= row.seq_id < self.n_seq:
+                raise ValueError(f"no sequence {row.seq_id}")
+            for offset, token in enumerate(row.tokens):
+                batch.token[i] = token
+                batch.pos[i] = row.start + offset
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = row.seq_id
+                batch.logits[i] = 0
+                i += 1
+            if row.want_logits:
+                batch.logits[i - 1] = 1
+                outputs[row.seq_id] = i - 1
+        batch.n_tokens = total
+        self._outputs = set()
+        status = llama_cpp.llama_decode(self._ctx, batch)
+        if status != 0:
+            raise QwenchatError(f"llama_decode failed with status {status}.")
+        self._outputs = set(outputs.values())
+        return outputs
+
+    def check_output(self, index: int) -> None:
+        """Raise unless batch row ``index`` of the last decode has logits."""
+        if index not in self._outputs:
+            raise QwenchatError(f"batch row {index} has no logits")
+
+    def logits(self, index: int) -> npt.NDArray[np.float32]:
+        """A copy of the logits of batch row ``index`` of the last decode."""
+        self.check_output(index)
+        pointer = llama_cpp.llama_get_logits_ith(self._ctx, index)
+        return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)).copy()

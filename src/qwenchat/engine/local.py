@@ -2,7 +2,8 @@
 
 Loading is explicit (:meth:`LocalEngine.load`, slow, run off the event loop) so a server can
 answer ``/health`` with 503 while the model loads. After that the engine tokenizes on the
-caller's thread and generates on its own thread.
+caller's thread and generates on its own thread, batching up to ``slots`` sequences, each
+with its own ``context_size`` tokens of KV cache (so memory grows with both).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import llama_cpp
 
 from qwenchat.engine.job import GenerationJob
 from qwenchat.engine.llama import LlamaContext, LlamaModel, ModelInfo
+from qwenchat.engine.metrics import EngineMetrics
 from qwenchat.engine.sampling import grammar_stage
+from qwenchat.engine.scheduler import SchedulerConfig
 from qwenchat.engine.worker import EngineWorker
 from qwenchat.errors import ModelUnavailable
 
@@ -35,15 +38,29 @@ def default_threads(num_cores: int | None = None) -> int:
     return max(1, cores - 1)
 
 
+def default_slots(num_cores: int | None = None) -> int:
+    """Sequence slots when the settings say 0: four, more on machines with many cores.
+
+    Decoding on a CPU reads every weight once per step whatever the batch holds, so a few
+    sequences share a step almost for free (BENCHMARKS.md, "Batching"); each slot costs a
+    context's worth of KV memory.
+    """
+    cores = num_cores if num_cores is not None else (os.cpu_count() or 1)
+    return max(4, min(16, cores // 2))
+
+
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
     """How to run one model file."""
 
     model_path: Path
-    context_size: int = 8192
+    context_size: int = 8192  # tokens of KV cache per slot: one request's prompt + output
     threads: int = 0
-    batch_size: int = 512
-    max_queue: int = 64
+    batch_size: int = 512  # tokens one decode step carries at most
+    max_queue: int = 64  # requests waiting for a slot before 503
+    slots: int = 0  # sequences decoded together; 0 = default_slots()
+    prefill_chunk: int = 256  # prompt tokens per step while other sequences decode
+    request_timeout: float | None = 600.0  # seconds; queued past it: 503, running: length
 
 
 class LocalEngine:
@@ -65,9 +82,10 @@ class LocalEngine:
 
     @property
     def n_ctx(self) -> int:
+        """Tokens one request may use, prompt and output together."""
         if self._context is None:
             raise ModelUnavailable()
-        return self._context.n_ctx
+        return self._context.n_ctx_seq
 
     @property
     def num_waiting(self) -> int:
@@ -75,19 +93,32 @@ class LocalEngine:
 
     @property
     def num_running(self) -> int:
-        return int(self._worker is not None and self._worker.is_busy)
+        return self._worker.num_running if self._worker is not None else 0
+
+    def metrics(self) -> EngineMetrics | None:
+        """Load and totals, or None before the model is loaded."""
+        return self._worker.metrics() if self._worker is not None else None
 
     def load(self) -> None:
         """Load the model and start generating (blocking; call it off the event loop)."""
-        model = LlamaModel(self.config.model_path)
-        threads = self.config.threads or default_threads()
-        n_ctx = min(self.config.context_size, model.info.n_ctx_train or self.config.context_size)
-        context = LlamaContext(model, n_ctx=n_ctx, n_batch=self.config.batch_size,
+        config = self.config
+        model = LlamaModel(config.model_path)
+        threads = config.threads or default_threads()
+        slots = config.slots or default_slots()
+        n_ctx = min(config.context_size, model.info.n_ctx_train or config.context_size)
+        batch = max(config.batch_size, slots)
+        context = LlamaContext(model, n_seq=slots, n_ctx_seq=n_ctx, n_batch=batch,
                                n_threads=threads)
+        scheduler = SchedulerConfig(
+            num_slots=slots, slot_capacity=context.n_ctx_seq, max_step_tokens=batch,
+            prefill_chunk=max(1, min(config.prefill_chunk, batch - slots)),
+        )
         self._model, self._context = model, context
-        self._worker = EngineWorker(model, context, max_queue=self.config.max_queue)
-        _log.info("loaded %s (%s): context %d tokens, %d threads",
-                  model.info.path.name, model.info.description, n_ctx, threads)
+        self._worker = EngineWorker(model, context, max_queue=config.max_queue,
+                                    scheduler=scheduler)
+        _log.info("loaded %s (%s): %d slots of %d tokens, %d threads",
+                  model.info.path.name, model.info.description, slots, context.n_ctx_seq,
+                  threads)
 
     def abort_all(self) -> None:
         """End running and queued jobs with ``ModelUnavailable``; refuse new ones."""
@@ -118,9 +149,12 @@ class LocalEngine:
         return raw.decode("utf-8", errors="replace")
 
     def submit(self, job: GenerationJob) -> None:
-        """Queue ``job`` (raises ServerOverloaded when the queue is full)."""
+        """Queue ``job`` (raises ServerOverloaded when the queue is full); a job without a
+        timeout gets the configured one."""
         if self._worker is None:
             raise ModelUnavailable()
+        if job.timeout is None:
+            job.timeout = self.config.request_timeout
         self._worker.submit(job)
 
     def check_grammar(self, grammar: str) -> None:

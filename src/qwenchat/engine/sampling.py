@@ -91,11 +91,13 @@ class Sampler:
             self._grammar = grammar_stage(self._model, self._grammar_text)
             self._candidates = _Candidates(self._model.n_vocab)
 
-    def sample(self, context: LlamaContext) -> int:
-        """Pick the next token from the last logits and record it in the samplers' state."""
+    def sample(self, context: LlamaContext, index: int) -> int:
+        """Pick the next token from the logits of batch row ``index`` of the last decode,
+        and record it in the samplers' state."""
         if self._grammar is None or self._candidates is None:
-            return int(llama_cpp.llama_sampler_sample(self._chain, context.handle, -1))
-        logits = context.logits()
+            context.check_output(index)
+            return int(llama_cpp.llama_sampler_sample(self._chain, context.handle, index))
+        logits = context.logits(index)
         candidates = self._candidates
         llama_cpp.llama_sampler_apply(self._chain, candidates.fill(logits))
         token = candidates.selected()

@@ -1,102 +1,271 @@
-"""The engine thread: owns the model and context, runs queued jobs one at a time.
+"""The engine thread: continuous batching of every job over one llama.cpp context.
 
-The event loop never waits on llama.cpp: it only puts jobs on a thread-safe queue and
-receives results through each job's sink. The wait queue is bounded; when it is full,
-:meth:`EngineWorker.submit` raises ``ServerOverloaded`` (503 with a Retry-After).
+The event loop never waits on llama.cpp: it puts jobs in a thread-safe inbox and receives
+results through each job's sink. The thread runs steps — take new jobs; end the cancelled,
+the aborted and those past their deadline; ask the :class:`Scheduler` for a step; carry out
+its cache operations and its one ``llama_decode``; sample every sequence that got logits —
+until no job is left, then sleeps on the inbox.
+
+The wait queue is bounded: :meth:`EngineWorker.submit` raises ``ServerOverloaded`` (503 with
+a Retry-After) while ``max_queue`` jobs are waiting for a slot.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
+import time
 
-from qwenchat.engine.generate import run_job
-from qwenchat.engine.job import GenerationJob
-from qwenchat.engine.llama import LlamaContext, LlamaModel
-from qwenchat.errors import ModelUnavailable, ServerOverloaded
+from qwenchat.engine.job import EndReason, GenerationJob
+from qwenchat.engine.llama import BatchRow, LlamaContext, LlamaModel
+from qwenchat.engine.metrics import EngineMetrics, MetricCounters
+from qwenchat.engine.scheduler import Scheduler, SchedulerConfig, Seq, Step
+from qwenchat.engine.sequence import ChoiceRun, JobRun
+from qwenchat.errors import ModelUnavailable, QwenchatError, ServerOverloaded
 
 _log = logging.getLogger("qwenchat.engine")
 _STOP = None
 _SHUTTING_DOWN = "The server is shutting down; please retry on another replica or later."
+_QUEUE_TIMEOUT = ("Too many requests. Your requests are being throttled due to system "
+                  "capacity limits. Please try again later.")
 
 
 class EngineWorker:
-    """A daemon thread draining a bounded job queue into one llama.cpp context."""
+    """A daemon thread that batches every submitted job into one llama.cpp context."""
 
-    def __init__(self, model: LlamaModel, context: LlamaContext, *, max_queue: int) -> None:
+    def __init__(self, model: LlamaModel, context: LlamaContext, *, max_queue: int,
+                 scheduler: SchedulerConfig) -> None:
         self._model = model
         self._context = context
         self._max_queue = max_queue
-        self._queue: queue.Queue[GenerationJob | None] = queue.Queue()
-        self._current: GenerationJob | None = None
+        self._scheduler = Scheduler(scheduler)
+        self._inbox: queue.SimpleQueue[GenerationJob | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
+        self._num_waiting = 0  # submitted jobs without a slot yet (guarded by _lock)
         self._is_stopping = False
+        self._runs: list[JobRun] = []  # jobs inside the engine, waiting or generating
+        self._choices: dict[Seq, ChoiceRun] = {}
+        self._counters = MetricCounters()
         self._thread = threading.Thread(target=self._loop, name="qwenchat-engine", daemon=True)
         self._thread.start()
 
     @property
     def num_waiting(self) -> int:
-        return self._queue.qsize()
+        return self._num_waiting
 
     @property
-    def is_busy(self) -> bool:
-        return self._current is not None
+    def num_running(self) -> int:
+        return sum(run.admitted_at is not None for run in list(self._runs))
+
+    def metrics(self) -> EngineMetrics:
+        """A snapshot of load and totals (any thread)."""
+        slots = self._scheduler.slots
+        return self._counters.snapshot(
+            slots=len(slots), slots_busy=sum(slot.seq is not None for slot in slots),
+            running=self.num_running, waiting=self.num_waiting,
+        )
 
     def submit(self, job: GenerationJob) -> None:
         """Queue ``job``; raises when the queue is full or the worker is stopping."""
         with self._lock:
             if self._is_stopping:
                 raise ModelUnavailable()
-            if self._queue.qsize() >= self._max_queue:
+            if self._num_waiting >= self._max_queue:
                 raise ServerOverloaded(retry_after=self._retry_after())
-            self._queue.put(job)
+            self._num_waiting += 1
+            self._inbox.put(job)
 
     def abort_all(self) -> None:
         """Refuse new jobs and end the running and queued ones with ``ModelUnavailable``.
 
         Does not block, so a signal handler may call it: the streams of running requests
-        end at their next token, and the server can then close their connections.
+        end at the next step, and the server can then close their connections.
         """
         with self._lock:
             self._is_stopping = True
-        current = self._current
-        if current is not None:
-            current.abort(ModelUnavailable(_SHUTTING_DOWN))
-        self._drain()
+        for run in list(self._runs):
+            run.job.abort(ModelUnavailable(_SHUTTING_DOWN))
+        # queued jobs not yet taken are refused by the engine thread as it takes them
 
     def stop(self, timeout: float = 10.0) -> None:
         """Abort every job and end the thread."""
         self.abort_all()
-        self._queue.put(_STOP)
+        self._inbox.put(_STOP)
         self._thread.join(timeout)
 
+    # -- the engine thread ---------------------------------------------------------------
     def _loop(self) -> None:
         while True:
-            job = self._queue.get()
-            if job is _STOP:
+            if not self._take_jobs(block=self._scheduler.is_idle):
                 break
-            if self._is_stopping:
-                job.sink.on_error(ModelUnavailable(_SHUTTING_DOWN))
-                continue
-            self._current = job
             try:
-                run_job(self._model, self._context, job)
-            except Exception as exc:  # reported to that request; the engine keeps serving
-                _log.exception("generation failed")
-                job.sink.on_error(exc)
-            finally:
-                self._current = None
-        self._drain()
+                self._end_stopped_jobs()
+                if not self._scheduler.is_idle:
+                    self._step()
+                self._report_done_jobs()
+            except Exception as exc:  # reported to every job; keep serving
+                _log.exception("engine step failed")
+                self._fail_everything(exc)
+        for run in list(self._runs):
+            run.job.abort(ModelUnavailable(_SHUTTING_DOWN))
+        self._end_stopped_jobs()
+        self._report_done_jobs()
+        self._refuse_inbox()
 
-    def _drain(self) -> None:
+    def _take_jobs(self, *, block: bool) -> bool:
+        """Move submitted jobs into the scheduler; False when told to stop."""
         while True:
             try:
-                job = self._queue.get_nowait()
+                job = self._inbox.get(block=block)
+            except queue.Empty:
+                return True
+            block = False
+            if job is _STOP:
+                return False
+            if self._is_stopping:
+                self._unqueue()
+                job.sink.on_error(ModelUnavailable(_SHUTTING_DOWN))
+                continue
+            run = JobRun.start(job)
+            self._runs.append(run)
+            for choice in run.choices:
+                self._choices[choice.seq] = choice
+                self._scheduler.add(choice.seq)
+
+    def _end_stopped_jobs(self) -> None:
+        """End the choices of cancelled and aborted jobs, and of jobs past their deadline."""
+        now = time.perf_counter()
+        for run in self._runs:
+            job = run.job
+            deadline = job.deadline
+            if not job.cancelled.is_set() and (deadline is None or now < deadline):
+                continue
+            if job.cancelled.is_set():
+                reason = EndReason.CANCELLED
+            elif run.admitted_at is None:
+                job.abort(ServerOverloaded(_QUEUE_TIMEOUT, retry_after=self._retry_after()))
+                reason = EndReason.CANCELLED
+            else:
+                _log.warning("a request reached its %.0fs deadline: ending it with 'length'",
+                             job.timeout)
+                reason = EndReason.LENGTH
+            for choice in run.choices:
+                self._end_choice(choice, reason)
+
+    def _step(self) -> None:
+        started = time.perf_counter()
+        step = self._scheduler.schedule()
+        for seq in step.out_of_space:
+            _log.warning("slot %d is full (%d tokens): ending its sequence with 'length'",
+                         seq.slot.index if seq.slot else -1, seq.position)
+            self._end_choice(self._choices[seq], EndReason.LENGTH)
+        self._apply_admissions(step)
+        rows = [BatchRow(seq.slot.index, [seq.pending], seq.position, True)
+                for seq in step.decode if seq.slot is not None and seq.pending is not None]
+        rows += [BatchRow(chunk.seq.slot.index, list(chunk.seq.prompt[chunk.start:chunk.end]),
+                          chunk.start, chunk.is_last)
+                 for chunk in step.prefill if chunk.seq.slot is not None]
+        if not rows:
+            return
+        decode_started = time.perf_counter()
+        try:
+            outputs = self._context.decode(rows)
+        except QwenchatError as exc:
+            self._fail_step(step, exc)
+            return
+        decoded = time.perf_counter()
+        self._scheduler.commit(step)
+        for seq in step.sampling:
+            assert seq.slot is not None  # sampling sequences hold slots
+            self._advance(self._choices[seq], outputs[seq.slot.index])
+        finished = time.perf_counter()
+        self._counters.add_step(
+            tokens=step.num_tokens, seconds=finished - started,
+            decode_seconds=decoded - decode_started, sample_seconds=finished - decoded,
+        )
+
+    def _apply_admissions(self, step: Step) -> None:
+        for admission in step.admissions:
+            if admission.copy_from is not None:
+                self._context.copy(admission.copy_from.index, admission.slot.index)
+            self._context.truncate(admission.slot.index, admission.reuse)
+            choice = self._choices[admission.seq]
+            if choice.run.admitted_at is None:
+                self._unqueue()
+            choice.begin(self._model)
+
+    def _advance(self, choice: ChoiceRun, index: int) -> None:
+        try:
+            token = choice.advance(self._model, self._context, index)
+        except Exception as exc:  # that job fails, the others go on
+            _log.exception("sampling failed")
+            choice.run.job.abort(exc)
+            token = None
+        if token is None:
+            self._end_choice(choice, choice.ended or EndReason.CANCELLED)
+        else:
+            self._scheduler.sampled(choice.seq, token)
+
+    def _end_choice(self, choice: ChoiceRun, reason: EndReason) -> None:
+        choice.end(reason)
+        self._scheduler.finish(choice.seq)
+
+    def _report_done_jobs(self) -> None:
+        for run in [run for run in self._runs if run.is_done]:
+            self._runs.remove(run)
+            for choice in run.choices:
+                choice.close()
+                del self._choices[choice.seq]
+            if run.admitted_at is None:
+                self._unqueue()
+            job = run.job
+            if job.abort_error is not None:
+                job.sink.on_error(job.abort_error)
+                continue
+            stats = run.stats()
+            self._counters.add_job(stats)
+            job.sink.on_job_end(stats)
+
+    def _fail_step(self, step: Step, error: QwenchatError) -> None:
+        """A decode failed: its sequences' caches are unknown, so they end and are cleared."""
+        _log.error("decode failed: %s", error)
+        seqs = step.decode + [chunk.seq for chunk in step.prefill]
+        for seq in seqs:
+            if seq.slot is not None:
+                self._context.truncate(seq.slot.index, 0)
+                self._scheduler.forget(seq.slot)
+            choice = self._choices[seq]
+            choice.run.job.abort(error)
+            self._end_choice(choice, EndReason.CANCELLED)
+
+    def _fail_everything(self, error: Exception) -> None:
+        for run in self._runs:
+            run.job.abort(error)
+            for choice in run.choices:
+                self._end_choice(choice, EndReason.CANCELLED)
+        for slot in self._scheduler.slots:
+            self._context.truncate(slot.index, 0)
+            self._scheduler.forget(slot)
+        self._report_done_jobs()
+
+    def _unqueue(self) -> None:
+        with self._lock:
+            self._num_waiting -= 1
+
+    def _refuse_inbox(self) -> None:
+        while True:
+            try:
+                job = self._inbox.get_nowait()
             except queue.Empty:
                 return
             if job is not None:
+                self._unqueue()
                 job.sink.on_error(ModelUnavailable(_SHUTTING_DOWN))
 
     def _retry_after(self) -> float:
-        return float(max(1, self._queue.qsize() // 2))
+        """Seconds until a slot is likely free for a job queued now."""
+        per_job = self._counters.typical_job_seconds()
+        slots = len(self._scheduler.slots)
+        return float(max(1, math.ceil(per_job * (self._num_waiting + 1) / slots)))

@@ -76,8 +76,11 @@ class ChatService:
         self.catalog = catalog
         self._default_system = settings.default_system_prompt
         self._engines: dict[Path, LocalEngine] = {
-            path: LocalEngine(EngineConfig(path, settings.context_size, settings.threads,
-                                           settings.batch_size, settings.max_queue))
+            path: LocalEngine(EngineConfig(
+                path, context_size=settings.context_size, threads=settings.threads,
+                batch_size=settings.batch_size, max_queue=settings.max_queue,
+                slots=settings.slots, request_timeout=settings.request_timeout or None,
+            ))
             for path in catalog.model_files()
         }
         self._templates: dict[Path, ChatTemplate] = {}

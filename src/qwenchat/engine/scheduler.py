@@ -1,0 +1,270 @@
+"""The batched engine's policy: which sequence runs in which slot, with which tokens, now.
+
+Pure and synchronous — no llama.cpp, no threads, no clock — so every rule is tested directly.
+The engine thread asks :meth:`Scheduler.schedule` for a :class:`Step`, carries out its cache
+operations and its one ``llama_decode``, then calls :meth:`Scheduler.commit` and, for each
+sequence that got logits, :meth:`Scheduler.sampled`.
+
+The rules:
+
+- **Slots.** A slot is one sequence's KV cache (llama.cpp sequence id = slot index). It
+  remembers the tokens it holds after its sequence ends, for the next request to reuse.
+- **Admission** is first come, first served over the waiting sequences that can start. A
+  sequence takes the free slot that holds the longest prefix of its prompt (a conversation's
+  next turn, a shared system prompt), ties and misses going to the least recently used slot —
+  that is the eviction order. When a busy slot holds a prefix at least ``min_copy_tokens``
+  longer, the sequence copies that slot's cache into the least recently used free slot
+  instead (llama.cpp copies a whole per-sequence buffer, so short prefixes are not worth it).
+  At most ``len(prompt) - 1`` tokens are reused: the last prompt token is always decoded, for
+  its logits.
+- **Siblings** (the choices of one ``n > 1`` request) wait while their leader prefills the
+  prompt, then copy its cache, so the prompt is read once.
+- **Steps** carry one token for every decoding sequence, then prompt chunks of the prefilling
+  sequences in admission order, within ``max_step_tokens`` — and within ``prefill_chunk`` when
+  any sequence is decoding, so a long prompt never stalls the others for long.
+- **Space.** A decoding sequence whose slot is full is handed back in ``Step.out_of_space``
+  (the engine ends it with ``length``); nothing else is touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerConfig:
+    """Sizes the policy works within."""
+
+    num_slots: int
+    slot_capacity: int  # tokens one slot's cache holds (the per-sequence context)
+    max_step_tokens: int  # tokens one decode step carries at most (llama.cpp's n_batch)
+    prefill_chunk: int  # prompt tokens per step while other sequences decode
+    min_copy_tokens: int = 64  # copy a busy slot's cache only when it saves this many tokens
+
+    def __post_init__(self) -> None:
+        if self.num_slots < 1 or self.slot_capacity < 2:
+            raise ValueError("need at least one slot of at least two tokens")
+        if not 1 <= self.prefill_chunk <= self.max_step_tokens:
+            raise ValueError("prefill_chunk must be within 1..max_step_tokens")
+        if self.max_step_tokens < self.num_slots:
+            raise ValueError("a step must fit one token of every slot")
+
+
+@dataclass(eq=False)
+class Slot:
+    """One sequence's KV cache: the tokens it holds and who uses it."""
+
+    index: int
+    tokens: list[int] = field(default_factory=list)  # tokens[i] is cached at position i
+    seq: Seq | None = None
+    last_used: int = 0  # the step in which it was last assigned or released
+
+
+@dataclass(eq=False)
+class Seq:
+    """The scheduler's view of one generating sequence."""
+
+    prompt: Sequence[int]
+    leader: Seq | None = None  # set on the choices after the first of an ``n > 1`` request
+    slot: Slot | None = None
+    cached: int = 0  # prompt tokens reused from a cache
+    computed: int = 0  # prompt tokens in the slot's cache, the reused ones included
+    pending: int | None = None  # the last sampled token, decoded in the next step
+    is_finished: bool = False
+
+    @property
+    def is_prefilling(self) -> bool:
+        return self.slot is not None and self.computed < len(self.prompt)
+
+    @property
+    def position(self) -> int:
+        """Where the next decoded token goes (the number of tokens the slot holds)."""
+        return len(self.slot.tokens) if self.slot is not None else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A sequence taking a slot: keep ``reuse`` cached tokens (copied from ``copy_from``)."""
+
+    seq: Seq
+    slot: Slot
+    reuse: int
+    copy_from: Slot | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PromptChunk:
+    """Prompt tokens ``start:end`` of ``seq``; the last chunk's last token wants logits."""
+
+    seq: Seq
+    start: int
+    end: int
+
+    @property
+    def is_last(self) -> bool:
+        return self.end == len(self.seq.prompt)
+
+
+@dataclass
+class Step:
+    """What one engine step does, in order: cache operations, then one decode."""
+
+    admissions: list[Admission] = field(default_factory=list)
+    decode: list[Seq] = field(default_factory=list)  # one pending token each
+    prefill: list[PromptChunk] = field(default_factory=list)
+    out_of_space: list[Seq] = field(default_factory=list)
+
+    @property
+    def num_tokens(self) -> int:
+        return len(self.decode) + sum(chunk.end - chunk.start for chunk in self.prefill)
+
+    @property
+    def sampling(self) -> list[Seq]:
+        """The sequences that sample a token after this step's decode, in slot order."""
+        seqs = self.decode + [chunk.seq for chunk in self.prefill if chunk.is_last]
+        return sorted(seqs, key=_slot_index)
+
+
+class Scheduler:
+    """Continuous batching over a fixed set of slots with prefix reuse."""
+
+    def __init__(self, config: SchedulerConfig) -> None:
+        self.config = config
+        self.slots = [Slot(index) for index in range(config.num_slots)]
+        self._waiting: list[Seq] = []
+        self._running: list[Seq] = []  # in admission order
+        self._tick = 0
+
+    @property
+    def num_waiting(self) -> int:
+        return len(self._waiting)
+
+    @property
+    def num_running(self) -> int:
+        return len(self._running)
+
+    @property
+    def is_idle(self) -> bool:
+        return not self._waiting and not self._running
+
+    @property
+    def running(self) -> tuple[Seq, ...]:
+        return tuple(self._running)
+
+    def add(self, seq: Seq) -> None:
+        """Queue ``seq``; its prompt must fit a slot with room for one more token."""
+        if not 1 <= len(seq.prompt) < self.config.slot_capacity:
+            raise ValueError(f"a prompt of {len(seq.prompt)} tokens does not fit a slot")
+        self._waiting.append(seq)
+
+    def finish(self, seq: Seq) -> None:
+        """``seq`` has ended (or was cancelled); its slot keeps its cache for reuse."""
+        seq.is_finished = True
+        seq.pending = None
+        if seq in self._waiting:
+            self._waiting.remove(seq)
+        if seq in self._running:
+            self._running.remove(seq)
+        if seq.slot is not None:
+            seq.slot.seq = None
+            seq.slot.last_used = self._tick
+
+    def forget(self, slot: Slot) -> None:
+        """The engine lost ``slot``'s cache (a failed decode): hold nothing there."""
+        slot.tokens.clear()
+
+    def schedule(self) -> Step:
+        """Admit what can start, then plan the next decode."""
+        self._tick += 1
+        step = Step()
+        self._admit(step)
+        budget = self.config.max_step_tokens
+        for seq in sorted(self._running, key=_slot_index):
+            if seq.pending is None:
+                continue
+            if seq.position >= self.config.slot_capacity:
+                step.out_of_space.append(seq)
+                continue
+            step.decode.append(seq)
+            budget -= 1
+        prefill_budget = min(budget, self.config.prefill_chunk) if step.decode else budget
+        for seq in self._running:
+            if prefill_budget <= 0:
+                break
+            if not seq.is_prefilling:
+                continue
+            end = min(len(seq.prompt), seq.computed + prefill_budget)
+            step.prefill.append(PromptChunk(seq, seq.computed, end))
+            prefill_budget -= end - seq.computed
+        return step
+
+    def commit(self, step: Step) -> None:
+        """``step``'s decode succeeded: its tokens are now in the slots' caches."""
+        for seq in step.decode:
+            assert seq.slot is not None and seq.pending is not None
+            seq.slot.tokens.append(seq.pending)
+            seq.pending = None
+        for chunk in step.prefill:
+            assert chunk.seq.slot is not None
+            chunk.seq.slot.tokens.extend(chunk.seq.prompt[chunk.start:chunk.end])
+            chunk.seq.computed = chunk.end
+
+    def sampled(self, seq: Seq, token: int) -> None:
+        """``seq`` continues with ``token`` (decoded in the next step)."""
+        seq.pending = token
+
+    def _admit(self, step: Step) -> None:
+        for seq in list(self._waiting):
+            free = [slot for slot in self.slots if slot.seq is None]
+            if not free:
+                return
+            if seq.leader is not None and seq.leader.is_prefilling:
+                continue  # read the prompt once: wait for the leader, then copy its cache
+            admission = self._place(seq, free)
+            slot = admission.slot
+            if admission.copy_from is not None:
+                slot.tokens = admission.copy_from.tokens[:admission.reuse]
+            else:
+                del slot.tokens[admission.reuse:]
+            slot.seq, slot.last_used = seq, self._tick
+            seq.slot, seq.cached, seq.computed = slot, admission.reuse, admission.reuse
+            self._waiting.remove(seq)
+            self._running.append(seq)
+            step.admissions.append(admission)
+
+    def _place(self, seq: Seq, free: list[Slot]) -> Admission:
+        limit = len(seq.prompt) - 1
+        best = max(free, key=lambda slot: (_common_prefix(slot.tokens, seq.prompt, limit),
+                                           -slot.last_used))
+        best_reuse = _common_prefix(best.tokens, seq.prompt, limit)
+        busy = [slot for slot in self.slots if slot.seq is not None]
+        donor, donor_reuse = _longest_prefix(busy, seq.prompt, limit)
+        if donor is not None and donor_reuse - best_reuse >= self.config.min_copy_tokens:
+            target = min(free, key=lambda slot: slot.last_used)
+            return Admission(seq, target, donor_reuse, copy_from=donor)
+        return Admission(seq, best, best_reuse)
+
+
+def _longest_prefix(slots: Iterable[Slot], prompt: Sequence[int],
+                    limit: int) -> tuple[Slot | None, int]:
+    best: Slot | None = None
+    best_length = 0
+    for slot in slots:
+        length = _common_prefix(slot.tokens, prompt, limit)
+        if length > best_length:
+            best, best_length = slot, length
+    return best, best_length
+
+
+def _common_prefix(cached: Sequence[int], prompt: Sequence[int], limit: int) -> int:
+    """How many leading tokens ``cached`` and ``prompt`` share, at most ``limit``."""
+    length = min(len(cached), len(prompt), limit)
+    for i in range(length):
+        if cached[i] != prompt[i]:
+            return i
+    return length
+
+
+def _slot_index(seq: Seq) -> int:
+    return seq.slot.index if seq.slot is not None else -1
