@@ -18,6 +18,9 @@ File shape::
     max_queue = 64
     slots = 0                # sequences decoded together; 0 = from the core count
     request_timeout = 600    # seconds a request may take, queue included; 0 = no limit
+    prefix_cache = "exact"   # reuse earlier prompts' KV cache: "exact" | "full" | "off"
+    host_cache_mb = 2048     # host memory keeping caches evicted from slots; 0 = none
+    flash_attention = false  # faster; outputs then depend on what shares a batch
     default_system_prompt = "You are a helpful assistant."  # "" = none
 
     [models."qwen3-max"]     # serve this id from another model file
@@ -32,7 +35,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -66,6 +69,9 @@ class EngineSettings(_Section):
     max_queue: int = Field(default=64, ge=1)
     slots: int = Field(default=0, ge=0, le=64)  # 0: chosen from the core count
     request_timeout: float = Field(default=600.0, ge=0)  # 0: no limit
+    prefix_cache: Literal["exact", "full", "off"] = "exact"
+    host_cache_mb: int = Field(default=2048, ge=0)
+    flash_attention: bool = False
     default_system_prompt: str = "You are a helpful assistant."
 
 
@@ -135,6 +141,9 @@ _ENV_KEYS: dict[str, tuple[str, ...]] = {
     "QWENCHAT_MAX_QUEUE": ("engine", "max_queue"),
     "QWENCHAT_SLOTS": ("engine", "slots"),
     "QWENCHAT_REQUEST_TIMEOUT": ("engine", "request_timeout"),
+    "QWENCHAT_PREFIX_CACHE": ("engine", "prefix_cache"),
+    "QWENCHAT_HOST_CACHE_MB": ("engine", "host_cache_mb"),
+    "QWENCHAT_FLASH_ATTENTION": ("engine", "flash_attention"),
     "QWENCHAT_HOME": ("home",),
 }
 

@@ -1,4 +1,5 @@
-"""Queueing, cancellation and a free event loop, through a real server with a 1-slot queue."""
+"""Queueing, cancellation and a free event loop, through a real server with one slot and a
+1-request queue."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ LONG = {"model": "qwen-plus", "max_tokens": 4000, "logit_bias": {"2": -100},
 def small_queue(starter_model: Path, tmp_path_factory: pytest.TempPathFactory
                 ) -> Iterator[ServerProcess]:
     home = tmp_path_factory.mktemp("queue")
-    env = {**os.environ, "QWENCHAT_MAX_QUEUE": "1"}
+    env = {**os.environ, "QWENCHAT_MAX_QUEUE": "1", "QWENCHAT_SLOTS": "1"}
     proc = ServerProcess(["--model", str(starter_model), "--threads", "1"], home,
                          home / "server.log", env)
     try:

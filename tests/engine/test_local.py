@@ -9,49 +9,13 @@ from pathlib import Path
 import pytest
 
 from qwenchat.core import SamplingParams, TokenLogprob
-from qwenchat.engine import EndReason, EngineConfig, GenerationJob, GenerationStats, LocalEngine
+from qwenchat.engine import EndReason, EngineConfig, GenerationJob, LocalEngine
 from qwenchat.errors import ModelUnavailable, ServerOverloaded
+
+from tests.engine.recording import Recorder
 
 PROMPT = ("<|im_start|>user\nWrite a very long story about a dragon.<|im_end|>\n"
           "<|im_start|>assistant\n")
-
-
-class Recorder:
-    """A TokenSink that keeps everything and can stop a choice after ``stop_after`` tokens."""
-
-    def __init__(self, stop_after: int | None = None, *,
-                 reasoning_ends_at: int | None = None) -> None:
-        self.tokens: dict[int, list[int]] = {}
-        self.ends: dict[int, EndReason] = {}
-        self.stats: GenerationStats | None = None
-        self.error: BaseException | None = None
-        self.done = threading.Event()
-        self.first_token = threading.Event()
-        self.stop_after = stop_after
-        self.reasoning_ends_at = reasoning_ends_at  # a token that closes the "reasoning"
-        self.reasoning = reasoning_ends_at is not None
-
-    def on_token(self, choice: int, token: int, piece: bytes,
-                 logprob: TokenLogprob | None) -> bool:
-        self.tokens.setdefault(choice, []).append(token)
-        self.first_token.set()
-        if token == self.reasoning_ends_at:
-            self.reasoning = False
-        return self.stop_after is None or len(self.tokens[choice]) < self.stop_after
-
-    def is_reasoning(self, choice: int) -> bool:
-        return self.reasoning
-
-    def on_choice_end(self, choice: int, reason: EndReason) -> None:
-        self.ends[choice] = reason
-
-    def on_job_end(self, stats: GenerationStats) -> None:
-        self.stats = stats
-        self.done.set()
-
-    def on_error(self, error: BaseException) -> None:
-        self.error = error
-        self.done.set()
 
 
 @pytest.fixture(scope="module")

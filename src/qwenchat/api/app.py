@@ -8,10 +8,12 @@ loads (and if loading failed) and 200 once the server is ready; chat requests me
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import Response
@@ -19,6 +21,7 @@ from fastapi.responses import Response
 from qwenchat import __version__
 from qwenchat.api.errors import install_error_handlers, json_response
 from qwenchat.api.routes import build_router
+from qwenchat.engine import EngineMetrics
 from qwenchat.service import ChatService
 
 _log = logging.getLogger("qwenchat.api")
@@ -61,10 +64,18 @@ def create_app(service: ChatService) -> FastAPI:
     @app.get("/health")
     async def health() -> Response:
         if service.is_ready:
+            engines = {name: _describe_engine(metrics)
+                       for name, metrics in service.engine_metrics().items()}
             return json_response({"status": "ok", "models": service.catalog.ids(),
-                                  **service.load_counts()})
+                                  **service.load_counts(), "engines": engines})
         if state.error is not None:
             return json_response({"status": "error", "message": state.error}, 503)
         return json_response({"status": "loading"}, 503)
 
     return app
+
+
+def _describe_engine(metrics: EngineMetrics) -> dict[str, Any]:
+    """An engine's metrics for /health: the counters and the ratios derived from them."""
+    return {**dataclasses.asdict(metrics), "prefix_hit_rate": metrics.prefix_hit_rate,
+            "overhead_fraction": metrics.overhead_fraction}

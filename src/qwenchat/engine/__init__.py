@@ -9,6 +9,7 @@ from qwenchat.engine.job import EndReason, GenerationJob, GenerationStats, Token
 from qwenchat.engine.llama import ModelInfo
 from qwenchat.engine.local import EngineConfig, LocalEngine, default_slots, default_threads
 from qwenchat.engine.metrics import EngineMetrics
+from qwenchat.engine.prefixes import ReuseMode
 
 __all__ = [
     "EndReason",
@@ -18,6 +19,7 @@ __all__ = [
     "GenerationStats",
     "LocalEngine",
     "ModelInfo",
+    "ReuseMode",
     "TokenSink",
     "default_slots",
     "default_threads",

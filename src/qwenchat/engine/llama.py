@@ -164,6 +164,9 @@ class LlamaContext:
     The KV cache is not unified: each sequence attends over its own buffer only, so its
     logits do not depend on what else shares a batch (outputs stay the same whether a
     request runs alone or beside others), at the price of a fixed context per sequence.
+    Flash attention is off by default for the same reason: llama.cpp's CPU kernel picks its
+    code path by the rows and KV cells in the batch (and splits the KV over threads), so
+    with it on a sequence's numbers depend on its neighbours (BENCHMARKS.md, "Batching").
 
     This is also where llama.cpp's fatal misuses are turned into Python errors: reading the
     logits of a batch row that did not ask for them, or copying part of a sequence's buffer
@@ -171,13 +174,15 @@ class LlamaContext:
     """
 
     def __init__(self, model: LlamaModel, *, n_seq: int, n_ctx_seq: int, n_batch: int,
-                 n_threads: int) -> None:
+                 n_threads: int, flash_attention: bool = False) -> None:
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = n_ctx_seq * n_seq
         params.n_batch = n_batch
         params.n_ubatch = n_batch
         params.n_seq_max = n_seq
         params.kv_unified = False
+        params.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attention
+                                  else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
         params.n_threads = n_threads
         params.n_threads_batch = n_threads
         params.no_perf = True
@@ -208,12 +213,35 @@ class LlamaContext:
         """Drop sequence ``seq_id``'s cached positions ``n_keep`` and later."""
         llama_cpp.llama_memory_seq_rm(self._memory, seq_id, n_keep, -1)
 
+    def save(self, seq_id: int) -> ctypes.Array[ctypes.c_uint8]:
+        """Sequence ``seq_id``'s cache (its cells only, not the whole buffer) as bytes."""
+        size = llama_cpp.llama_state_seq_get_size(self._ctx, seq_id)
+        data: ctypes.Array[ctypes.c_uint8] = (ctypes.c_uint8 * int(size))()
+        written = llama_cpp.llama_state_seq_get_data(self._ctx, data, size, seq_id)
+        if written != size:
+            raise QwenchatError(f"saving sequence {seq_id} wrote {written} of {size} bytes")
+        return data
+
+    def restore(self, seq_id: int, data: ctypes.Array[ctypes.c_uint8]) -> None:
+        """Replace sequence ``seq_id``'s cache with one saved by :meth:`save`."""
+        read = llama_cpp.llama_state_seq_set_data(self._ctx, data, len(data), seq_id)
+        if read != len(data):
+            self.truncate(seq_id, 0)
+            raise QwenchatError(f"restoring sequence {seq_id} failed")
+
+    def kv_bytes_per_token(self) -> int:
+        """What one cached token costs in a saved cache (measured on sequence 0)."""
+        self.decode([BatchRow(0, [0] * 32, 0, False)])
+        try:
+            return max(1, len(self.save(0)) // 32)
+        finally:
+            self.truncate(0, 0)
+
     def copy(self, source: int, target: int) -> None:
-        """Make ``target``'s cache a copy of ``source``'s (whole buffer; the data moves at
-        the start of the next decode, before that decode writes anything)."""
+        """Make ``target``'s cache a copy of ``source``'s (cost grows with its tokens)."""
         if source == target:
             raise ValueError("a sequence cannot be copied onto itself")
-        llama_cpp.llama_memory_seq_cp(self._memory, source, target, -1, -1)
+        self.restore(target, self.save(source))
 
     def decode(self, rows: list[BatchRow]) -> dict[int, int]:
         """Decode every row in one batch; returns each logits-wanting sequence's batch index.

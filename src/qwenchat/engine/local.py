@@ -19,6 +19,7 @@ import llama_cpp
 from qwenchat.engine.job import GenerationJob
 from qwenchat.engine.llama import LlamaContext, LlamaModel, ModelInfo
 from qwenchat.engine.metrics import EngineMetrics
+from qwenchat.engine.prefixes import ReuseMode
 from qwenchat.engine.sampling import grammar_stage
 from qwenchat.engine.scheduler import SchedulerConfig
 from qwenchat.engine.worker import EngineWorker
@@ -61,6 +62,9 @@ class EngineConfig:
     slots: int = 0  # sequences decoded together; 0 = default_slots()
     prefill_chunk: int = 256  # prompt tokens per step while other sequences decode
     request_timeout: float | None = 600.0  # seconds; queued past it: 503, running: length
+    prefix_cache: ReuseMode = ReuseMode.EXACT  # what later prompts may reuse (prefixes.py)
+    host_cache_mb: int = 2048  # host memory for caches evicted from slots; 0: none
+    flash_attention: bool = False  # faster, but outputs then depend on batch neighbours
 
 
 class LocalEngine:
@@ -108,17 +112,19 @@ class LocalEngine:
         n_ctx = min(config.context_size, model.info.n_ctx_train or config.context_size)
         batch = max(config.batch_size, slots)
         context = LlamaContext(model, n_seq=slots, n_ctx_seq=n_ctx, n_batch=batch,
-                               n_threads=threads)
+                               n_threads=threads, flash_attention=config.flash_attention)
+        host_tokens = config.host_cache_mb * 2**20 // context.kv_bytes_per_token()
         scheduler = SchedulerConfig(
             num_slots=slots, slot_capacity=context.n_ctx_seq, max_step_tokens=batch,
-            prefill_chunk=max(1, min(config.prefill_chunk, batch - slots)),
+            prefill_chunk=max(2, min(config.prefill_chunk, batch - slots)),
+            reuse=config.prefix_cache, host_cache_tokens=host_tokens,
         )
         self._model, self._context = model, context
         self._worker = EngineWorker(model, context, max_queue=config.max_queue,
                                     scheduler=scheduler)
-        _log.info("loaded %s (%s): %d slots of %d tokens, %d threads",
-                  model.info.path.name, model.info.description, slots, context.n_ctx_seq,
-                  threads)
+        _log.info("loaded %s (%s): %d slots of %d tokens, %d threads, prefix cache %s "
+                  "(%d tokens in host memory)", model.info.path.name, model.info.description,
+                  slots, context.n_ctx_seq, threads, config.prefix_cache.value, host_tokens)
 
     def abort_all(self) -> None:
         """End running and queued jobs with ``ModelUnavailable``; refuse new ones."""

@@ -10,26 +10,29 @@ The rules:
 - **Slots.** A slot is one sequence's KV cache (llama.cpp sequence id = slot index). It
   remembers the tokens it holds after its sequence ends, for the next request to reuse.
 - **Admission** is first come, first served over the waiting sequences that can start. A
-  sequence takes the free slot that holds the longest prefix of its prompt (a conversation's
-  next turn, a shared system prompt), ties and misses going to the least recently used slot —
-  that is the eviction order. When a busy slot holds a prefix at least ``min_copy_tokens``
-  longer, the sequence copies that slot's cache into the least recently used free slot
-  instead (llama.cpp copies a whole per-sequence buffer, so short prefixes are not worth it).
-  At most ``len(prompt) - 1`` tokens are reused: the last prompt token is always decoded, for
-  its logits.
+  sequence takes a free slot: one whose cache it can extend without discarding anything (its
+  conversation's last turn, or an empty slot), longest reuse first; else the one with the
+  longest reusable prefix, least recently used on ties — the eviction order. A slot's content
+  about to be discarded is first saved to host memory (when a budget is set). When another
+  slot or a saved prefix offers at least ``min_copy_tokens`` more, that cache is copied in.
+  How much may be reused — prefilled tokens only, or generated ones too — is the
+  :class:`~qwenchat.engine.prefixes.ReuseMode` (prefixes.py says why).
 - **Siblings** (the choices of one ``n > 1`` request) wait while their leader prefills the
   prompt, then copy its cache, so the prompt is read once.
 - **Steps** carry one token for every decoding sequence, then prompt chunks of the prefilling
   sequences in admission order, within ``max_step_tokens`` — and within ``prefill_chunk`` when
-  any sequence is decoding, so a long prompt never stalls the others for long.
+  any sequence is decoding, so a long prompt never stalls the others for long. No chunk is a
+  single token (unless the prompt is): llama.cpp computes a lone row differently.
 - **Space.** A decoding sequence whose slot is full is handed back in ``Step.out_of_space``
   (the engine ends it with ``length``); nothing else is touched.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+from qwenchat.engine.prefixes import HostStore, ReuseMode, StoredPrefix, reuse_limit, usable_prefix
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +43,9 @@ class SchedulerConfig:
     slot_capacity: int  # tokens one slot's cache holds (the per-sequence context)
     max_step_tokens: int  # tokens one decode step carries at most (llama.cpp's n_batch)
     prefill_chunk: int  # prompt tokens per step while other sequences decode
-    min_copy_tokens: int = 64  # copy a busy slot's cache only when it saves this many tokens
+    min_copy_tokens: int = 64  # copy or save a cache only when this many tokens are at stake
+    reuse: ReuseMode = ReuseMode.EXACT
+    host_cache_tokens: int = 0  # tokens of evicted caches kept in host memory; 0: none
 
     def __post_init__(self) -> None:
         if self.num_slots < 1 or self.slot_capacity < 2:
@@ -57,6 +62,7 @@ class Slot:
 
     index: int
     tokens: list[int] = field(default_factory=list)  # tokens[i] is cached at position i
+    exact: int = 0  # leading tokens computed by prompt prefill (the rest were generated)
     seq: Seq | None = None
     last_used: int = 0  # the step in which it was last assigned or released
 
@@ -75,7 +81,8 @@ class Seq:
 
     @property
     def is_prefilling(self) -> bool:
-        return self.slot is not None and self.computed < len(self.prompt)
+        return (not self.is_finished and self.slot is not None
+                and self.computed < len(self.prompt))
 
     @property
     def position(self) -> int:
@@ -85,12 +92,17 @@ class Seq:
 
 @dataclass(frozen=True, slots=True)
 class Admission:
-    """A sequence taking a slot: keep ``reuse`` cached tokens (copied from ``copy_from``)."""
+    """A sequence taking a slot. In order: save the slot's old content as ``save``, drop
+    ``evict`` from host memory, load ``copy_from`` (another slot) or ``restore`` (a saved
+    prefix) into the slot, then keep its first ``reuse`` tokens."""
 
     seq: Seq
     slot: Slot
     reuse: int
     copy_from: Slot | None = None
+    restore: StoredPrefix | None = None
+    save: StoredPrefix | None = None
+    evict: tuple[StoredPrefix, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +144,7 @@ class Scheduler:
     def __init__(self, config: SchedulerConfig) -> None:
         self.config = config
         self.slots = [Slot(index) for index in range(config.num_slots)]
+        self.host = HostStore(config.host_cache_tokens)
         self._waiting: list[Seq] = []
         self._running: list[Seq] = []  # in admission order
         self._tick = 0
@@ -173,6 +186,7 @@ class Scheduler:
     def forget(self, slot: Slot) -> None:
         """The engine lost ``slot``'s cache (a failed decode): hold nothing there."""
         slot.tokens.clear()
+        slot.exact = 0
 
     def schedule(self) -> Step:
         """Admit what can start, then plan the next decode."""
@@ -190,11 +204,11 @@ class Scheduler:
             budget -= 1
         prefill_budget = min(budget, self.config.prefill_chunk) if step.decode else budget
         for seq in self._running:
-            if prefill_budget <= 0:
-                break
             if not seq.is_prefilling:
                 continue
-            end = min(len(seq.prompt), seq.computed + prefill_budget)
+            end = _chunk_end(seq, prefill_budget)
+            if end is None:
+                break
             step.prefill.append(PromptChunk(seq, seq.computed, end))
             prefill_budget -= end - seq.computed
         return step
@@ -206,8 +220,11 @@ class Scheduler:
             seq.slot.tokens.append(seq.pending)
             seq.pending = None
         for chunk in step.prefill:
-            assert chunk.seq.slot is not None
-            chunk.seq.slot.tokens.extend(chunk.seq.prompt[chunk.start:chunk.end])
+            slot = chunk.seq.slot
+            assert slot is not None
+            if slot.exact == len(slot.tokens):
+                slot.exact += chunk.end - chunk.start
+            slot.tokens.extend(chunk.seq.prompt[chunk.start:chunk.end])
             chunk.seq.computed = chunk.end
 
     def sampled(self, seq: Seq, token: int) -> None:
@@ -223,47 +240,71 @@ class Scheduler:
                 continue  # read the prompt once: wait for the leader, then copy its cache
             admission = self._place(seq, free)
             slot = admission.slot
-            if admission.copy_from is not None:
-                slot.tokens = admission.copy_from.tokens[:admission.reuse]
-            else:
-                del slot.tokens[admission.reuse:]
+            source = admission.copy_from or admission.restore
+            if source is not None:
+                slot.tokens, slot.exact = list(source.tokens), source.exact
+            del slot.tokens[admission.reuse:]
+            slot.exact = min(slot.exact, admission.reuse)
             slot.seq, slot.last_used = seq, self._tick
+            if admission.restore is not None:
+                admission.restore.last_used = self._tick
             seq.slot, seq.cached, seq.computed = slot, admission.reuse, admission.reuse
             self._waiting.remove(seq)
             self._running.append(seq)
             step.admissions.append(admission)
 
     def _place(self, seq: Seq, free: list[Slot]) -> Admission:
-        limit = len(seq.prompt) - 1
-        best = max(free, key=lambda slot: (_common_prefix(slot.tokens, seq.prompt, limit),
+        """The slot ``seq`` takes, and where its reused prefix comes from."""
+        prompt, limit, mode = seq.prompt, reuse_limit(seq.prompt), self.config.reuse
+
+        def in_place(slot: Slot) -> int:
+            return usable_prefix(slot.tokens, slot.exact, prompt, limit, mode)
+
+        def keeps_everything(slot: Slot) -> bool:
+            return in_place(slot) >= self._worth(slot)
+
+        slot = max(free, key=lambda slot: (keeps_everything(slot), in_place(slot),
                                            -slot.last_used))
-        best_reuse = _common_prefix(best.tokens, seq.prompt, limit)
-        busy = [slot for slot in self.slots if slot.seq is not None]
-        donor, donor_reuse = _longest_prefix(busy, seq.prompt, limit)
-        if donor is not None and donor_reuse - best_reuse >= self.config.min_copy_tokens:
-            target = min(free, key=lambda slot: slot.last_used)
-            return Admission(seq, target, donor_reuse, copy_from=donor)
-        return Admission(seq, best, best_reuse)
+        reuse = in_place(slot)
+        save = evict = None
+        if (self.host.budget and self._worth(slot) - reuse >= self.config.min_copy_tokens
+                and not self.host.covers(slot.tokens[:self._worth(slot)])):
+            save, dropped = self.host.add(slot.tokens[:self._worth(slot)], slot.exact,
+                                          self._tick)
+            evict = tuple(dropped)
+        donors = [other for other in self.slots if other is not slot and other.tokens]
+        donor = max(donors, key=in_place, default=None)
+        stored = max(self.host.entries, default=None,
+                     key=lambda entry: usable_prefix(entry.tokens, entry.exact, prompt,
+                                                     limit, mode))
+        donor_reuse = in_place(donor) if donor is not None else 0
+        stored_reuse = (usable_prefix(stored.tokens, stored.exact, prompt, limit, mode)
+                        if stored is not None and stored is not save else 0)
+        best = max(donor_reuse, stored_reuse)
+        if best - reuse < self.config.min_copy_tokens:
+            return Admission(seq, slot, reuse, save=save, evict=evict or ())
+        if donor_reuse >= stored_reuse:
+            return Admission(seq, slot, donor_reuse, copy_from=donor, save=save,
+                             evict=evict or ())
+        return Admission(seq, slot, stored_reuse, restore=stored, save=save, evict=evict or ())
+
+    def _worth(self, slot: Slot) -> int:
+        """Tokens of ``slot`` another prompt could reuse."""
+        if self.config.reuse is ReuseMode.OFF:
+            return 0
+        return slot.exact if self.config.reuse is ReuseMode.EXACT else len(slot.tokens)
 
 
-def _longest_prefix(slots: Iterable[Slot], prompt: Sequence[int],
-                    limit: int) -> tuple[Slot | None, int]:
-    best: Slot | None = None
-    best_length = 0
-    for slot in slots:
-        length = _common_prefix(slot.tokens, prompt, limit)
-        if length > best_length:
-            best, best_length = slot, length
-    return best, best_length
-
-
-def _common_prefix(cached: Sequence[int], prompt: Sequence[int], limit: int) -> int:
-    """How many leading tokens ``cached`` and ``prompt`` share, at most ``limit``."""
-    length = min(len(cached), len(prompt), limit)
-    for i in range(length):
-        if cached[i] != prompt[i]:
-            return i
-    return length
+def _chunk_end(seq: Seq, budget: int) -> int | None:
+    """Where ``seq``'s next prompt chunk ends within ``budget`` tokens; None if it cannot
+    start in this step. Never leaves or makes a one-token chunk (unless the prompt is one)."""
+    start, length = seq.computed, len(seq.prompt)
+    end = min(length, start + budget)
+    if end - start < min(2, length - start):
+        return None
+    if length - end == 1:  # the remainder would be a lone token: end one earlier...
+        end = end - 1 if end - start >= 3 else length  # ...or take it now
+    return end
 
 
 def _slot_index(seq: Seq) -> int:

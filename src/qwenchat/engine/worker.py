@@ -12,6 +12,7 @@ a Retry-After) while ``max_queue`` jobs are waiting for a slot.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import math
 import queue
@@ -47,6 +48,7 @@ class EngineWorker:
         self._is_stopping = False
         self._runs: list[JobRun] = []  # jobs inside the engine, waiting or generating
         self._choices: dict[Seq, ChoiceRun] = {}
+        self._saved: dict[int, ctypes.Array[ctypes.c_uint8]] = {}  # host cache, by entry id
         self._counters = MetricCounters()
         self._thread = threading.Thread(target=self._loop, name="qwenchat-engine", daemon=True)
         self._thread.start()
@@ -162,51 +164,80 @@ class EngineWorker:
                          seq.slot.index if seq.slot else -1, seq.position)
             self._end_choice(self._choices[seq], EndReason.LENGTH)
         self._apply_admissions(step)
-        rows = [BatchRow(seq.slot.index, [seq.pending], seq.position, True)
-                for seq in step.decode if seq.slot is not None and seq.pending is not None]
-        rows += [BatchRow(chunk.seq.slot.index, list(chunk.seq.prompt[chunk.start:chunk.end]),
-                          chunk.start, chunk.is_last)
-                 for chunk in step.prefill if chunk.seq.slot is not None]
-        if not rows:
-            return
-        decode_started = time.perf_counter()
         try:
-            outputs = self._context.decode(rows)
+            picks, decode_seconds, pick_seconds = self._decode_and_pick(step)
         except QwenchatError as exc:
             self._fail_step(step, exc)
             return
-        decoded = time.perf_counter()
         self._scheduler.commit(step)
-        for seq in step.sampling:
-            assert seq.slot is not None  # sampling sequences hold slots
-            self._advance(self._choices[seq], outputs[seq.slot.index])
-        finished = time.perf_counter()
-        self._counters.add_step(
-            tokens=step.num_tokens, seconds=finished - started,
-            decode_seconds=decoded - decode_started, sample_seconds=finished - decoded,
-        )
+        for choice, token in picks:
+            if token is None:
+                self._end_choice(choice, choice.ended or EndReason.CANCELLED)
+            else:
+                self._scheduler.sampled(choice.seq, token)
+        seconds = time.perf_counter() - started
+        self._counters.add_step(tokens=step.num_tokens, seconds=seconds,
+                                decode_seconds=decode_seconds, sample_seconds=pick_seconds)
+
+    def _decode_and_pick(
+            self, step: Step) -> tuple[list[tuple[ChoiceRun, int | None]], float, float]:
+        """Run the step's decodes, picking each sampling sequence's next token right after
+        the decode that produced its logits; returns the picks and the seconds spent
+        decoding and picking.
+
+        The generated tokens of every sequence go in one batch; each prompt chunk goes in a
+        batch of its own. llama.cpp splits a batch into equal per-sequence parts, so a chunk
+        sharing a batch with one-token rows would be read partly one row at a time, whose
+        numbers differ (prefixes.py): this way a prompt's cache is the same under any load.
+        """
+        batches = []
+        if step.decode:
+            batches.append([BatchRow(seq.slot.index, [seq.pending], seq.position, True)
+                            for seq in step.decode
+                            if seq.slot is not None and seq.pending is not None])
+        batches += [[BatchRow(chunk.seq.slot.index,
+                              list(chunk.seq.prompt[chunk.start:chunk.end]), chunk.start,
+                              chunk.is_last)]
+                    for chunk in step.prefill if chunk.seq.slot is not None]
+        by_slot = {seq.slot.index: seq for seq in step.sampling if seq.slot is not None}
+        picks: list[tuple[ChoiceRun, int | None]] = []
+        decode_seconds = pick_seconds = 0.0
+        for rows in batches:
+            started = time.perf_counter()
+            outputs = self._context.decode(rows)
+            decoded = time.perf_counter()
+            decode_seconds += decoded - started
+            for slot, index in outputs.items():
+                choice = self._choices[by_slot[slot]]
+                picks.append((choice, self._pick(choice, index)))
+            pick_seconds += time.perf_counter() - decoded
+        return picks, decode_seconds, pick_seconds
 
     def _apply_admissions(self, step: Step) -> None:
         for admission in step.admissions:
+            slot = admission.slot.index
+            if admission.save is not None:
+                self._saved[admission.save.id] = self._context.save(slot)
+            for entry in admission.evict:
+                self._saved.pop(entry.id, None)
             if admission.copy_from is not None:
-                self._context.copy(admission.copy_from.index, admission.slot.index)
-            self._context.truncate(admission.slot.index, admission.reuse)
+                self._context.copy(admission.copy_from.index, slot)
+            elif admission.restore is not None:
+                self._context.restore(slot, self._saved[admission.restore.id])
+            self._context.truncate(slot, admission.reuse)
             choice = self._choices[admission.seq]
             if choice.run.admitted_at is None:
                 self._unqueue()
             choice.begin(self._model)
 
-    def _advance(self, choice: ChoiceRun, index: int) -> None:
+    def _pick(self, choice: ChoiceRun, index: int) -> int | None:
+        """``choice``'s next token from batch row ``index``; None when it ends."""
         try:
-            token = choice.advance(self._model, self._context, index)
+            return choice.advance(self._model, self._context, index)
         except Exception as exc:  # that job fails, the others go on
             _log.exception("sampling failed")
             choice.run.job.abort(exc)
-            token = None
-        if token is None:
-            self._end_choice(choice, choice.ended or EndReason.CANCELLED)
-        else:
-            self._scheduler.sampled(choice.seq, token)
+            return None
 
     def _end_choice(self, choice: ChoiceRun, reason: EndReason) -> None:
         choice.end(reason)

@@ -18,7 +18,7 @@ from pathlib import Path
 from qwenchat.catalog import Catalog
 from qwenchat.chat import ChatTemplate, ChoiceOutput, OutputParser, PromptPlan, plan_prompt
 from qwenchat.core import ChatEvent, ChatRequest, ModelProfile
-from qwenchat.engine import EngineConfig, GenerationJob, LocalEngine
+from qwenchat.engine import EngineConfig, EngineMetrics, GenerationJob, LocalEngine, ReuseMode
 from qwenchat.errors import InvalidParameter, ModelUnavailable, QwenchatError
 from qwenchat.protocol import check_for_model
 from qwenchat.service.bridge import EventSink
@@ -80,6 +80,8 @@ class ChatService:
                 path, context_size=settings.context_size, threads=settings.threads,
                 batch_size=settings.batch_size, max_queue=settings.max_queue,
                 slots=settings.slots, request_timeout=settings.request_timeout or None,
+                prefix_cache=ReuseMode(settings.prefix_cache),
+                host_cache_mb=settings.host_cache_mb, flash_attention=settings.flash_attention,
             ))
             for path in catalog.model_files()
         }
@@ -94,6 +96,11 @@ class ChatService:
         engines = self._engines.values()
         return {"running": sum(engine.num_running for engine in engines),
                 "waiting": sum(engine.num_waiting for engine in engines)}
+
+    def engine_metrics(self) -> dict[str, EngineMetrics]:
+        """Each loaded engine's load and totals, by model file name."""
+        metrics = {path.name: engine.metrics() for path, engine in self._engines.items()}
+        return {name: snapshot for name, snapshot in metrics.items() if snapshot is not None}
 
     def load(self) -> None:
         """Load every model (blocking: run it off the event loop)."""

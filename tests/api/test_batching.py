@@ -1,0 +1,100 @@
+"""Batching and prefix reuse as a client sees them, through real HTTP and the official SDK:
+``cached_tokens`` on a conversation's next turn with the same answer as a server without
+reuse, concurrent streams answering as they do alone, and the engine's numbers on /health."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from openai.types.chat import ChatCompletionMessageParam
+
+from tests.support import ServerProcess
+
+SYSTEM = "You are a patient teacher. " + " ".join(
+    f"Guideline {i}: explain with a concrete example and check the learner understood."
+    for i in range(10))
+GREEDY = {"temperature": 0, "max_tokens": 30}
+
+
+@pytest.fixture(scope="module")
+def cold_server(starter_model: Path,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server that reads every prompt whole."""
+    home = tmp_path_factory.mktemp("cold")
+    env = {**os.environ, "QWENCHAT_PREFIX_CACHE": "off"}
+    proc = ServerProcess(["--model", str(starter_model), "--threads", "1"], home,
+                         home / "server.log", env)
+    try:
+        proc.wait_ready()
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def cold_client(cold_server: ServerProcess) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=f"{cold_server.url}/compatible-mode/v1", api_key="sk-test",
+                       max_retries=0, timeout=120) as sdk:
+        yield sdk
+
+
+def ask(client: openai.OpenAI,
+        messages: list[ChatCompletionMessageParam]) -> tuple[str, int, int]:
+    """(answer, prompt tokens, cached tokens) of one greedy completion."""
+    reply = client.chat.completions.create(model="qwen-plus", messages=messages, **GREEDY)
+    usage = reply.usage
+    assert usage is not None and usage.prompt_tokens_details is not None
+    return (reply.choices[0].message.content or "", usage.prompt_tokens,
+            usage.prompt_tokens_details.cached_tokens or 0)
+
+
+def test_the_next_turn_is_served_from_the_cache_with_the_cold_answer(
+        client: openai.OpenAI, cold_client: openai.OpenAI) -> None:
+    messages: list[ChatCompletionMessageParam] = [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": "What is a prime number?"},
+    ]
+    answer, first_prompt, _ = ask(client, messages)
+    messages += [{"role": "assistant", "content": answer},
+                 {"role": "user", "content": "Give me three more examples."}]
+    warm_answer, prompt_tokens, cached = ask(client, messages)
+    cold_answer, cold_prompt_tokens, cold_cached = ask(cold_client, messages)
+    assert cached >= first_prompt - 5  # the first turn's prompt at least, from the cache
+    assert cached < prompt_tokens
+    assert cold_cached == 0 and cold_prompt_tokens == prompt_tokens
+    assert warm_answer == cold_answer
+
+
+def test_concurrent_streams_answer_as_they_do_alone(client: openai.OpenAI) -> None:
+    questions = ["Why do cats purr?", "What is rain?", "Name three planets.",
+                 "How do bees make honey?"]
+
+    def stream(question: str) -> str:
+        chunks = client.chat.completions.create(
+            model="qwen-plus", messages=[{"role": "user", "content": question}],
+            stream=True, **GREEDY)
+        return "".join(chunk.choices[0].delta.content or "" for chunk in chunks
+                       if chunk.choices)
+
+    alone = [stream(question) for question in questions]
+    with ThreadPoolExecutor(len(questions)) as pool:
+        together = list(pool.map(stream, questions))
+    assert together == alone
+
+
+def test_health_reports_slots_and_prefix_hits(server: ServerProcess,
+                                              client: openai.OpenAI) -> None:
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hello there!"}]
+    ask(client, messages)
+    ask(client, messages)  # the same prompt again: all but its last token cached
+    engines = httpx.get(f"{server.url}/health").json()["engines"]
+    (metrics,) = engines.values()
+    assert metrics["slots"] >= 4 and metrics["slots_busy"] == 0
+    assert metrics["cached_tokens_total"] > 0 and 0 < metrics["prefix_hit_rate"] < 1
+    assert metrics["steps_total"] > 0 and 0 <= metrics["overhead_fraction"] < 1
