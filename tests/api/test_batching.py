@@ -13,7 +13,6 @@ import httpx
 import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
-
 from tests.support import ServerProcess
 
 SYSTEM = "You are a patient teacher. " + " ".join(

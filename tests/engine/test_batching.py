@@ -9,12 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.engine.recording import Recorder
 
 from qwenchat.core import SamplingParams
 from qwenchat.engine import EndReason, EngineConfig, GenerationJob, LocalEngine, ReuseMode
 from qwenchat.errors import ServerOverloaded
-
-from tests.engine.recording import Recorder
 
 NO_EOS = ((2, -100.0),)  # the starter's <|im_end|>
 GREEDY = SamplingParams(temperature=0, logit_bias=NO_EOS)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.engine.recording import Recorder
 
-from qwenchat.core import SamplingParams, TokenLogprob
+from qwenchat.core import SamplingParams
 from qwenchat.engine import EndReason, EngineConfig, GenerationJob, LocalEngine
 from qwenchat.errors import ModelUnavailable, ServerOverloaded
-
-from tests.engine.recording import Recorder
 
 PROMPT = ("<|im_start|>user\nWrite a very long story about a dragon.<|im_end|>\n"
           "<|im_start|>assistant\n")
