@@ -9,7 +9,8 @@ exactly the tokens asked for. Four workloads, each selectable:
 - concurrency: 1, 2, 4, 8 clients sending requests back to back; aggregate tokens/s and
   TTFT percentiles, plus qwenchat's own ``overhead_fraction`` from ``/health``.
 - multiturn: 8 users × 6 turns over a shared ~300-token system prompt; TTFT per turn for
-  qwenchat, qwenchat without prefix reuse (``QWENCHAT_PREFIX_CACHE=0``) and llama-server.
+  qwenchat (exact reuse, the default), qwenchat reusing generated tokens too
+  (``QWENCHAT_PREFIX_CACHE=full``), qwenchat without prefix reuse (``off``) and llama-server.
 - roofline: numpy memory bandwidth ÷ GGUF size = a decode ceiling; each engine's
   single-stream decode as a share of it.
 
@@ -163,8 +164,10 @@ def _llama_cpp_python_command(config: Config, port: int) -> list[str]:
 
 
 QWENCHAT = Engine("qwenchat", _qwenchat_command, "/health", model_id="qwen-plus")
+QWENCHAT_FULL_REUSE = Engine("qwenchat (full reuse)", _qwenchat_command, "/health",
+                             model_id="qwen-plus", env=(("QWENCHAT_PREFIX_CACHE", "full"),))
 QWENCHAT_NO_REUSE = Engine("qwenchat (no reuse)", _qwenchat_command, "/health",
-                           model_id="qwen-plus", env=(("QWENCHAT_PREFIX_CACHE", "0"),))
+                           model_id="qwen-plus", env=(("QWENCHAT_PREFIX_CACHE", "off"),))
 LLAMA_SERVER = Engine("llama-server", _llama_server_command, "/health")
 LLAMA_CPP_PYTHON = Engine("llama-cpp-python", _llama_cpp_python_command, "/v1/models",
                           serial=True)
@@ -735,7 +738,7 @@ def run_multiturn(bench: Bench) -> Section:
         print("  median TTFT ms by turn: " + ", ".join(f"{ms:.0f}" for ms in turns))
         return users
 
-    engines = (QWENCHAT, QWENCHAT_NO_REUSE, LLAMA_SERVER)
+    engines = (QWENCHAT, QWENCHAT_FULL_REUSE, QWENCHAT_NO_REUSE, LLAMA_SERVER)
     results = interleave(bench, engines, "multiturn", measure)
     first_prompt = bench.tokenizer.count_prompt(
         [{"role": "system", "content": system}, {"role": "user", "content": messages[0, 1]}])

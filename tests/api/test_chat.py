@@ -29,7 +29,7 @@ def test_non_stream_answer_mentions_paris(client: openai.OpenAI) -> None:
     assert usage is not None and usage.prompt_tokens > 0 and usage.completion_tokens > 0
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
     assert usage.prompt_tokens_details is not None
-    assert usage.prompt_tokens_details.cached_tokens == 0
+    assert 0 <= (usage.prompt_tokens_details.cached_tokens or 0) < usage.prompt_tokens
     assert usage.completion_tokens_details is not None
     assert usage.completion_tokens_details.reasoning_tokens == 0
 
