@@ -126,6 +126,20 @@ class LlamaModel:
             )
         return buffer.raw[:length]
 
+    def kv_bytes_per_token(self) -> int:
+        """KV cache bytes of one token (F16 keys and values over every layer), computed
+        from the model's shape: nothing may run llama.cpp off the engine thread (its
+        OpenMP thread team belongs to the thread that first decodes)."""
+        handle = self._model
+        layers = llama_cpp.llama_model_n_layer(handle)
+        heads = llama_cpp.llama_model_n_head(handle)
+        kv_heads = llama_cpp.llama_model_n_head_kv(handle)
+        arch = self._meta("general.architecture") or ""
+        default = llama_cpp.llama_model_n_embd(handle) // max(1, heads)
+        key = int(self._meta(f"{arch}.attention.key_length") or default)
+        value = int(self._meta(f"{arch}.attention.value_length") or default)
+        return max(1, int(layers * kv_heads * (key + value) * 2))
+
     def is_end_of_generation(self, token: int) -> bool:
         return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
 
@@ -228,14 +242,6 @@ class LlamaContext:
         if read != len(data):
             self.truncate(seq_id, 0)
             raise QwenchatError(f"restoring sequence {seq_id} failed")
-
-    def kv_bytes_per_token(self) -> int:
-        """What one cached token costs in a saved cache (measured on sequence 0)."""
-        self.decode([BatchRow(0, [0] * 32, 0, False)])
-        try:
-            return max(1, len(self.save(0)) // 32)
-        finally:
-            self.truncate(0, 0)
 
     def copy(self, source: int, target: int) -> None:
         """Make ``target``'s cache a copy of ``source``'s (cost grows with its tokens)."""

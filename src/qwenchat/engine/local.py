@@ -23,7 +23,7 @@ from qwenchat.engine.prefixes import ReuseMode
 from qwenchat.engine.sampling import grammar_stage
 from qwenchat.engine.scheduler import SchedulerConfig
 from qwenchat.engine.worker import EngineWorker
-from qwenchat.errors import ModelUnavailable
+from qwenchat.errors import InvalidParameter, ModelUnavailable
 
 _log = logging.getLogger("qwenchat.engine")
 
@@ -113,7 +113,7 @@ class LocalEngine:
         batch = max(config.batch_size, slots)
         context = LlamaContext(model, n_seq=slots, n_ctx_seq=n_ctx, n_batch=batch,
                                n_threads=threads, flash_attention=config.flash_attention)
-        host_tokens = config.host_cache_mb * 2**20 // context.kv_bytes_per_token()
+        host_tokens = config.host_cache_mb * 2**20 // model.kv_bytes_per_token()
         scheduler = SchedulerConfig(
             num_slots=slots, slot_capacity=context.n_ctx_seq, max_step_tokens=batch,
             prefill_chunk=max(2, min(config.prefill_chunk, batch - slots)),
@@ -159,6 +159,9 @@ class LocalEngine:
         timeout gets the configured one."""
         if self._worker is None:
             raise ModelUnavailable()
+        if not 1 <= len(job.prompt) < self.n_ctx:
+            raise InvalidParameter(f"Range of input length should be [1, {self.n_ctx - 1}]",
+                                   param="messages")
         if job.timeout is None:
             job.timeout = self.config.request_timeout
         self._worker.submit(job)

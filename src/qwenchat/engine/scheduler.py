@@ -172,16 +172,26 @@ class Scheduler:
         self._waiting.append(seq)
 
     def finish(self, seq: Seq) -> None:
-        """``seq`` has ended (or was cancelled); its slot keeps its cache for reuse."""
+        """``seq`` has ended (or was cancelled); its slot keeps its cache for reuse.
+        Finishing a finished sequence does nothing (its slot may serve another by now)."""
+        if seq.is_finished:
+            return
         seq.is_finished = True
         seq.pending = None
         if seq in self._waiting:
             self._waiting.remove(seq)
         if seq in self._running:
             self._running.remove(seq)
-        if seq.slot is not None:
+        if seq.slot is not None and seq.slot.seq is seq:
             seq.slot.seq = None
             seq.slot.last_used = self._tick
+
+    def read_whole_prompt(self, seq: Seq) -> None:
+        """The engine could not load ``seq``'s reused prefix: its slot holds nothing, and
+        the whole prompt is read."""
+        assert seq.slot is not None
+        self.forget(seq.slot)
+        seq.cached = seq.computed = 0
 
     def forget(self, slot: Slot) -> None:
         """The engine lost ``slot``'s cache (a failed decode): hold nothing there."""

@@ -134,7 +134,7 @@ class EngineWorker:
             self._runs.append(run)
             for choice in run.choices:
                 self._choices[choice.seq] = choice
-                self._scheduler.add(choice.seq)
+                self._scheduler.add(choice.seq)  # LocalEngine.submit checked the prompt
 
     def _end_stopped_jobs(self) -> None:
         """End the choices of cancelled and aborted jobs, and of jobs past their deadline."""
@@ -216,15 +216,21 @@ class EngineWorker:
     def _apply_admissions(self, step: Step) -> None:
         for admission in step.admissions:
             slot = admission.slot.index
-            if admission.save is not None:
-                self._saved[admission.save.id] = self._context.save(slot)
             for entry in admission.evict:
                 self._saved.pop(entry.id, None)
-            if admission.copy_from is not None:
-                self._context.copy(admission.copy_from.index, slot)
-            elif admission.restore is not None:
-                self._context.restore(slot, self._saved[admission.restore.id])
-            self._context.truncate(slot, admission.reuse)
+            try:
+                if admission.save is not None:
+                    self._saved[admission.save.id] = self._context.save(slot)
+                if admission.copy_from is not None:
+                    self._context.copy(admission.copy_from.index, slot)
+                elif admission.restore is not None:
+                    self._context.restore(slot, self._saved[admission.restore.id])
+                self._context.truncate(slot, admission.reuse)
+            except (QwenchatError, KeyError) as exc:  # a cache is lost, not the request
+                _log.warning("could not load a cached prefix into slot %d (%s): reading "
+                             "the whole prompt", slot, exc)
+                self._context.truncate(slot, 0)
+                self._scheduler.read_whole_prompt(admission.seq)
             choice = self._choices[admission.seq]
             if choice.run.admitted_at is None:
                 self._unqueue()
