@@ -14,6 +14,9 @@ exactly the tokens asked for. Four workloads, each selectable:
 - roofline: numpy memory bandwidth ÷ GGUF size = a decode ceiling; each engine's
   single-stream decode as a share of it.
 
+qwenchat runs twice where speed is compared: as configured by default (flash attention off,
+for batch-invariant outputs) and with ``QWENCHAT_FLASH_ATTENTION=true``.
+
 Every server runs alone on a fresh process per (workload, round, engine); engines alternate
 within each round (order rotated every round) because these machines drift ±15% over
 minutes, and the tables report medians over rounds and qwenchat ÷ peer ratios. Each
@@ -171,7 +174,9 @@ QWENCHAT_NO_REUSE = Engine("qwenchat (no reuse)", _qwenchat_command, "/health",
 LLAMA_SERVER = Engine("llama-server", _llama_server_command, "/health")
 LLAMA_CPP_PYTHON = Engine("llama-cpp-python", _llama_cpp_python_command, "/v1/models",
                           serial=True)
-PEERS = (QWENCHAT, LLAMA_SERVER, LLAMA_CPP_PYTHON)
+QWENCHAT_FLASH = Engine("qwenchat (flash attention)", _qwenchat_command, "/health",
+                        model_id="qwen-plus", env=(("QWENCHAT_FLASH_ATTENTION", "true"),))
+PEERS = (QWENCHAT, QWENCHAT_FLASH, LLAMA_SERVER, LLAMA_CPP_PYTHON)
 
 
 class Server:
