@@ -857,6 +857,13 @@ def llama_server_binary() -> Path:
     return Path(output.stdout.strip().splitlines()[-1])
 
 
+def section_title(title: str, config: Config, model_arg: str | None) -> str:
+    """``title`` qualified by thread count (and model, when not the starter), so runs with
+    other settings get their own BENCHMARKS.md sections."""
+    threads = f"{config.threads} thread" + ("s" if config.threads != 1 else "")
+    return f"{title} ({threads}{', ' + config.model.stem if model_arg else ''})"
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--model", type=Path, default=None,
@@ -899,9 +906,10 @@ def main() -> None:
             section = replace(section, body=section.body + (
                 f"\n\nCaution: in {bench.disturbed[workload]} server run(s) other processes "
                 f"kept more than {BUSY_NEIGHBOURS} cores busy; rerun on a quiet machine."))
-        print(f"\n## {section.title}\n\n{section.body}\n")
+        title = section_title(section.title, config, args.model)
+        print(f"\n## {title}\n\n{section.body}\n")
         if not args.quick:
-            write_section(section.title, command_line(workload, bench, args.model), section.body)
+            write_section(title, command_line(workload, bench, args.model), section.body)
     if _oddities:
         print("Notes (count):")
         for message, count in _oddities.most_common():
