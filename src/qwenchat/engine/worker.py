@@ -29,8 +29,6 @@ from qwenchat.errors import ModelUnavailable, QwenchatError, ServerOverloaded
 _log = logging.getLogger("qwenchat.engine")
 _STOP = None
 _SHUTTING_DOWN = "The server is shutting down; please retry on another replica or later."
-_QUEUE_TIMEOUT = ("Too many requests. Your requests are being throttled due to system "
-                  "capacity limits. Please try again later.")
 
 
 class EngineWorker:
@@ -147,7 +145,7 @@ class EngineWorker:
             if job.cancelled.is_set():
                 reason = EndReason.CANCELLED
             elif run.admitted_at is None:
-                job.abort(ServerOverloaded(_QUEUE_TIMEOUT, retry_after=self._retry_after()))
+                job.abort(ServerOverloaded(retry_after=self._retry_after()))
                 reason = EndReason.CANCELLED
             else:
                 _log.warning("a request reached its %.0fs deadline: ending it with 'length'",
