@@ -97,3 +97,40 @@ def test_health_reports_slots_and_prefix_hits(server: ServerProcess,
     assert metrics["slots"] >= 4 and metrics["slots_busy"] == 0
     assert metrics["cached_tokens_total"] > 0 and 0 < metrics["prefix_hit_rate"] < 1
     assert metrics["steps_total"] > 0 and 0 <= metrics["overhead_fraction"] < 1
+
+
+@pytest.fixture(scope="module")
+def small_context(starter_model: Path,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[openai.OpenAI]:
+    """A server whose requests get 512 tokens of context each."""
+    home = tmp_path_factory.mktemp("small")
+    proc = ServerProcess(["--model", str(starter_model), "--threads", "1",
+                          "--context-size", "512", "--slots", "2"], home, home / "server.log")
+    try:
+        proc.wait_ready()
+        with openai.OpenAI(base_url=f"{proc.url}/compatible-mode/v1", api_key="sk-test",
+                           max_retries=0, timeout=120) as sdk:
+            yield sdk
+    finally:
+        proc.stop()
+
+
+def test_a_request_that_fills_its_context_ends_alone_with_length(
+        small_context: openai.OpenAI) -> None:
+    def ask_for(question: str, max_tokens: int) -> tuple[str, str, int, int]:
+        reply = small_context.chat.completions.create(
+            model="qwen-plus", messages=[{"role": "user", "content": question}],
+            temperature=0, max_tokens=max_tokens, logit_bias={"2": -100})
+        usage = reply.usage
+        assert usage is not None
+        choice = reply.choices[0]
+        return (choice.message.content or "", choice.finish_reason, usage.prompt_tokens,
+                usage.completion_tokens)
+
+    alone = ask_for("What is rain?", 40)
+    with ThreadPoolExecutor(2) as pool:
+        endless = pool.submit(ask_for, "Write a story that never ends.", 2000)
+        neighbour = pool.submit(ask_for, "What is rain?", 40)
+        _, reason, prompt_tokens, completion_tokens = endless.result()
+        assert reason == "length" and prompt_tokens + completion_tokens == 513
+        assert neighbour.result() == alone
