@@ -275,28 +275,28 @@ class Scheduler:
 
         slot = max(free, key=lambda slot: (keeps_everything(slot), in_place(slot),
                                            -slot.last_used))
-        reuse = in_place(slot)
-        save = evict = None
-        if (self.host.budget and self._worth(slot) - reuse >= self.config.min_copy_tokens
-                and not self.host.covers(slot.tokens[:self._worth(slot)])):
-            save, dropped = self.host.add(slot.tokens[:self._worth(slot)], slot.exact,
-                                          self._tick)
+        reuse, worth = in_place(slot), self._worth(slot)
+        save: StoredPrefix | None = None
+        evict: tuple[StoredPrefix, ...] = ()
+        if (self.host.budget and worth - reuse >= self.config.min_copy_tokens
+                and not self.host.covers(slot.tokens[:worth])):
+            save, dropped = self.host.add(slot.tokens[:worth], slot.exact, self._tick)
             evict = tuple(dropped)
-        donors = [other for other in self.slots if other is not slot and other.tokens]
-        donor = max(donors, key=in_place, default=None)
-        stored = max(self.host.entries, default=None,
-                     key=lambda entry: usable_prefix(entry.tokens, entry.exact, prompt,
-                                                     limit, mode))
+
+        def stored_prefix(entry: StoredPrefix) -> int:
+            return usable_prefix(entry.tokens, entry.exact, prompt, limit, mode)
+
+        donor = max((other for other in self.slots if other is not slot and other.tokens),
+                    key=in_place, default=None)
+        stored = max((entry for entry in self.host.entries if entry is not save),
+                     key=stored_prefix, default=None)
         donor_reuse = in_place(donor) if donor is not None else 0
-        stored_reuse = (usable_prefix(stored.tokens, stored.exact, prompt, limit, mode)
-                        if stored is not None and stored is not save else 0)
-        best = max(donor_reuse, stored_reuse)
-        if best - reuse < self.config.min_copy_tokens:
-            return Admission(seq, slot, reuse, save=save, evict=evict or ())
+        stored_reuse = stored_prefix(stored) if stored is not None else 0
+        if max(donor_reuse, stored_reuse) - reuse < self.config.min_copy_tokens:
+            return Admission(seq, slot, reuse, save=save, evict=evict)
         if donor_reuse >= stored_reuse:
-            return Admission(seq, slot, donor_reuse, copy_from=donor, save=save,
-                             evict=evict or ())
-        return Admission(seq, slot, stored_reuse, restore=stored, save=save, evict=evict or ())
+            return Admission(seq, slot, donor_reuse, copy_from=donor, save=save, evict=evict)
+        return Admission(seq, slot, stored_reuse, restore=stored, save=save, evict=evict)
 
     def _worth(self, slot: Slot) -> int:
         """Tokens of ``slot`` another prompt could reuse."""
