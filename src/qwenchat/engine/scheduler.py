@@ -2,8 +2,8 @@
 
 Pure and synchronous — no llama.cpp, no threads, no clock — so every rule is tested directly.
 The engine thread asks :meth:`Scheduler.schedule` for a :class:`Step`, carries out its cache
-operations and its one ``llama_decode``, then calls :meth:`Scheduler.commit` and, for each
-sequence that got logits, :meth:`Scheduler.sampled`.
+operations and its decodes, then calls :meth:`Scheduler.commit` and, for each sequence that
+got logits, :meth:`Scheduler.sampled`.
 
 The rules:
 
@@ -120,7 +120,7 @@ class PromptChunk:
 
 @dataclass
 class Step:
-    """What one engine step does, in order: cache operations, then one decode."""
+    """What one engine step does, in order: cache operations, then the decodes."""
 
     admissions: list[Admission] = field(default_factory=list)
     decode: list[Seq] = field(default_factory=list)  # one pending token each

@@ -3,8 +3,10 @@
 The event loop never waits on llama.cpp: it puts jobs in a thread-safe inbox and receives
 results through each job's sink. The thread runs steps — take new jobs; end the cancelled,
 the aborted and those past their deadline; ask the :class:`Scheduler` for a step; carry out
-its cache operations and its one ``llama_decode``; sample every sequence that got logits —
-until no job is left, then sleeps on the inbox.
+its cache operations and its decodes; sample every sequence that got logits — until no job
+is left, then sleeps on the inbox. Every llama.cpp decode of the process happens on this
+thread: llama.cpp's OpenMP thread team belongs to the first thread that decodes, and a
+decode anywhere else left a second team competing for the cores (decode speed halved).
 
 The wait queue is bounded: :meth:`EngineWorker.submit` raises ``ServerOverloaded`` (503 with
 a Retry-After) while ``max_queue`` jobs are waiting for a slot.
