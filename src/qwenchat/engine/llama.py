@@ -180,11 +180,13 @@ class LlamaContext:
     request runs alone or beside others), at the price of a fixed context per sequence.
     Flash attention is off by default for the same reason: llama.cpp's CPU kernel picks its
     code path by the rows and KV cells in the batch (and splits the KV over threads), so
-    with it on a sequence's numbers depend on its neighbours (BENCHMARKS.md, "Batching").
+    with it on a sequence's numbers depend on its neighbours (BENCHMARKS.md, "Batching
+    invariance").
 
     This is also where llama.cpp's fatal misuses are turned into Python errors: reading the
-    logits of a batch row that did not ask for them, or copying part of a sequence's buffer
-    (llama.cpp aborts the process on both).
+    logits of a batch row that did not ask for them (llama.cpp aborts the process), and a
+    sequence copied onto itself. Copies go through the per-sequence state API, never
+    ``seq_cp``, which copies whole buffers across sequences and aborts on partial ones.
     """
 
     def __init__(self, model: LlamaModel, *, n_seq: int, n_ctx_seq: int, n_batch: int,

@@ -42,9 +42,9 @@ def default_threads(num_cores: int | None = None) -> int:
 def default_slots(num_cores: int | None = None) -> int:
     """Sequence slots when the settings say 0: four, more on machines with many cores.
 
-    Decoding on a CPU reads every weight once per step whatever the batch holds, so a few
-    sequences share a step almost for free (BENCHMARKS.md, "Batching"); each slot costs a
-    context's worth of KV memory.
+    Sequences sharing a step raise aggregate throughput and, above all, let a new request
+    start without waiting for the running ones (BENCHMARKS.md, "Serving: concurrency");
+    each slot costs a context's worth of KV memory.
     """
     cores = num_cores if num_cores is not None else (os.cpu_count() or 1)
     return max(4, min(16, cores // 2))

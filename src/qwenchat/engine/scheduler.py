@@ -154,16 +154,8 @@ class Scheduler:
         return len(self._waiting)
 
     @property
-    def num_running(self) -> int:
-        return len(self._running)
-
-    @property
     def is_idle(self) -> bool:
         return not self._waiting and not self._running
-
-    @property
-    def running(self) -> tuple[Seq, ...]:
-        return tuple(self._running)
 
     def add(self, seq: Seq) -> None:
         """Queue ``seq``; its prompt must fit a slot with room for one more token."""

@@ -36,8 +36,6 @@ class JobRun:
     choices: list[ChoiceRun] = field(default_factory=list)
     admitted_at: float | None = None
     first_token_at: float | None = None
-    reasoning_tokens: int = 0
-    answer_tokens: int = 0
 
     @classmethod
     def start(cls, job: GenerationJob) -> JobRun:
@@ -59,11 +57,13 @@ class JobRun:
         now = time.perf_counter()
         admitted = self.admitted_at if self.admitted_at is not None else now
         first = self.first_token_at if self.first_token_at is not None else now
+        reasoning = sum(choice.reasoning for choice in self.choices)
+        answer = sum(choice.answer for choice in self.choices)
         return GenerationStats(
             prompt_tokens=len(self.job.prompt),
             cached_tokens=self.choices[0].seq.cached,
-            completion_tokens=self.reasoning_tokens + self.answer_tokens,
-            reasoning_tokens=self.reasoning_tokens,
+            completion_tokens=reasoning + answer,
+            reasoning_tokens=reasoning,
             queue_seconds=admitted - self.job.submitted_at,
             prefill_seconds=first - admitted,
             decode_seconds=now - first,
@@ -117,11 +117,11 @@ class ChoiceRun:
             self.end(EndReason.SINK_STOPPED)
             return None
         if was_reasoning or sink.is_reasoning(self.index):
-            self._count(reasoning=True)
+            self.reasoning += 1
             if self._budget_spent() and sink.is_reasoning(self.index) and not self.forced:
                 self.forced = list(job.end_reasoning)
         else:
-            self._count(reasoning=False)
+            self.answer += 1
             if self.answer >= job.max_tokens:
                 self.end(EndReason.LENGTH)
                 return None
@@ -140,14 +140,6 @@ class ChoiceRun:
             job = self.run.job
             if job.abort_error is None:
                 job.sink.on_choice_end(self.index, reason)
-
-    def _count(self, *, reasoning: bool) -> None:
-        if reasoning:
-            self.reasoning += 1
-            self.run.reasoning_tokens += 1
-        else:
-            self.answer += 1
-            self.run.answer_tokens += 1
 
     def _budget_spent(self) -> bool:
         budget = self.run.job.thinking_budget
