@@ -8,7 +8,7 @@ from pathlib import Path
 import openai
 import pytest
 from tests.fixtures_qwen3 import qwen3_model  # noqa: F401 - a shared fixture
-from tests.support import ServerProcess
+from tests.support import ServerProcess, sdk
 
 from qwenchat.catalog import resolve_model_file
 from qwenchat.settings import default_home
@@ -25,18 +25,13 @@ def server(starter_model: Path,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server for the session: the starter model behind every id, one llama.cpp thread."""
     home = tmp_path_factory.mktemp("home")
-    proc = ServerProcess(["--model", str(starter_model), "--threads", "1"], home,
-                         home / "server.log")
-    try:
-        proc.wait_ready()
+    with ServerProcess(["--model", str(starter_model), "--threads", "1"], home,
+                       home / "server.log") as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture(scope="session")
 def client(server: ServerProcess) -> Iterator[openai.OpenAI]:
     """The official SDK pointed at DashScope's compatible-mode path of the server."""
-    with openai.OpenAI(base_url=f"{server.url}/compatible-mode/v1", api_key="sk-test",
-                       max_retries=0, timeout=120) as sdk:
-        yield sdk
+    with sdk(server.url) as client:
+        yield client

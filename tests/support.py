@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import openai
 
 QWENCHAT = Path(sys.executable).with_name("qwenchat")
 
@@ -48,6 +49,18 @@ class ServerProcess:
             time.sleep(0.2)
         raise RuntimeError(f"server not ready:\n{self.log_path.read_text()}")
 
+    def __enter__(self) -> ServerProcess:
+        """Wait until the server is ready (it is stopped if it never gets there)."""
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
     def stop(self) -> int:
         self.process.terminate()
         try:
@@ -59,3 +72,9 @@ class ServerProcess:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def sdk(url: str, api_key: str = "sk-test") -> openai.OpenAI:
+    """The official SDK pointed at DashScope's compatible-mode path of a server at ``url``."""
+    return openai.OpenAI(base_url=f"{url}/compatible-mode/v1", api_key=api_key, max_retries=0,
+                         timeout=120)

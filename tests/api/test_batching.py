@@ -13,7 +13,7 @@ import httpx
 import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
-from tests.support import ServerProcess
+from tests.support import ServerProcess, sdk
 
 SYSTEM = "You are a patient teacher. " + " ".join(
     f"Guideline {i}: explain with a concrete example and check the learner understood."
@@ -27,20 +27,15 @@ def cold_server(starter_model: Path,
     """A server that reads every prompt whole."""
     home = tmp_path_factory.mktemp("cold")
     env = {**os.environ, "QWENCHAT_PREFIX_CACHE": "off"}
-    proc = ServerProcess(["--model", str(starter_model), "--threads", "1"], home,
-                         home / "server.log", env)
-    try:
-        proc.wait_ready()
+    with ServerProcess(["--model", str(starter_model), "--threads", "1"], home,
+                       home / "server.log", env) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture(scope="module")
 def cold_client(cold_server: ServerProcess) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=f"{cold_server.url}/compatible-mode/v1", api_key="sk-test",
-                       max_retries=0, timeout=120) as sdk:
-        yield sdk
+    with sdk(cold_server.url) as client:
+        yield client
 
 
 def ask(client: openai.OpenAI,
@@ -104,15 +99,10 @@ def small_context(starter_model: Path,
                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[openai.OpenAI]:
     """A server whose requests get 512 tokens of context each."""
     home = tmp_path_factory.mktemp("small")
-    proc = ServerProcess(["--model", str(starter_model), "--threads", "1",
-                          "--context-size", "512", "--slots", "2"], home, home / "server.log")
-    try:
-        proc.wait_ready()
-        with openai.OpenAI(base_url=f"{proc.url}/compatible-mode/v1", api_key="sk-test",
-                           max_retries=0, timeout=120) as sdk:
-            yield sdk
-    finally:
-        proc.stop()
+    with ServerProcess(["--model", str(starter_model), "--threads", "1", "--context-size",
+                        "512", "--slots", "2"], home, home / "server.log") as proc, \
+            sdk(proc.url) as client:
+        yield client
 
 
 def test_a_request_that_fills_its_context_ends_alone_with_length(

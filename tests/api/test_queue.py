@@ -22,13 +22,9 @@ def small_queue(starter_model: Path, tmp_path_factory: pytest.TempPathFactory
                 ) -> Iterator[ServerProcess]:
     home = tmp_path_factory.mktemp("queue")
     env = {**os.environ, "QWENCHAT_MAX_QUEUE": "1", "QWENCHAT_SLOTS": "1"}
-    proc = ServerProcess(["--model", str(starter_model), "--threads", "1"], home,
-                         home / "server.log", env)
-    try:
-        proc.wait_ready()
+    with ServerProcess(["--model", str(starter_model), "--threads", "1"], home,
+                       home / "server.log", env) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def wait_for(proc: ServerProcess, running: int, waiting: int, timeout: float = 15) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import jsonschema
 import openai
 import pytest
-from tests.support import ServerProcess
+from tests.support import ServerProcess, sdk
 
 THINK, END_THINK, TOOL_CALL, END_TOOL_CALL = 151667, 151668, 151657, 151658
 CANONICAL = {str(token): 30 for token in (THINK, END_THINK, TOOL_CALL, END_TOOL_CALL)}
@@ -31,15 +31,9 @@ WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters":
 @pytest.fixture(scope="module")
 def qwen3(qwen3_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[openai.OpenAI]:
     home = tmp_path_factory.mktemp("qwen3")
-    proc = ServerProcess(["--model", str(qwen3_model), "--threads", "1"], home,
-                         home / "server.log")
-    try:
-        proc.wait_ready()
-        with openai.OpenAI(base_url=f"{proc.url}/compatible-mode/v1", api_key="k",
-                           max_retries=0, timeout=120) as client:
-            yield client
-    finally:
-        proc.stop()
+    with ServerProcess(["--model", str(qwen3_model), "--threads", "1"], home,
+                       home / "server.log") as proc, sdk(proc.url, api_key="k") as client:
+        yield client
 
 
 def gbnf_literal(text: str) -> str:
