@@ -159,12 +159,17 @@ class LocalEngine:
         timeout gets the configured one."""
         if self._worker is None:
             raise ModelUnavailable()
-        if not 1 <= len(job.prompt) < self.n_ctx:
-            raise InvalidParameter(f"Range of input length should be [1, {self.n_ctx - 1}]",
-                                   param="messages")
+        self.check_prompt(job.prompt)
         if job.timeout is None:
             job.timeout = self.config.request_timeout
         self._worker.submit(job)
+
+    def check_prompt(self, prompt: Sequence[int]) -> None:
+        """Raise InvalidParameter unless ``prompt`` leaves room for at least one token."""
+        limit = self.n_ctx - 1
+        if not 1 <= len(prompt) <= limit:
+            raise InvalidParameter(f"Range of input length should be [1, {limit}]",
+                                   param="messages")
 
     def check_grammar(self, grammar: str) -> None:
         """Raise InvalidParameter unless ``grammar`` is valid GBNF with a ``root`` rule."""

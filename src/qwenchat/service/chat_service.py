@@ -19,7 +19,7 @@ from qwenchat.catalog import Catalog
 from qwenchat.chat import ChatTemplate, ChoiceOutput, OutputParser, PromptPlan, plan_prompt
 from qwenchat.core import ChatEvent, ChatRequest, ModelProfile
 from qwenchat.engine import EngineConfig, EngineMetrics, GenerationJob, LocalEngine, ReuseMode
-from qwenchat.errors import InvalidParameter, ModelUnavailable, QwenchatError
+from qwenchat.errors import ModelUnavailable, QwenchatError
 from qwenchat.protocol import check_for_model
 from qwenchat.service.bridge import EventSink
 from qwenchat.service.constraints import answer_grammar
@@ -150,10 +150,7 @@ class ChatService:
         (long conversations and large JSON schemas take a while)."""
         plan = plan_prompt(template, request, self._default_system)
         tokens = engine.tokenize(plan.text)
-        limit = engine.n_ctx - 1
-        if not 1 <= len(tokens) <= limit:
-            raise InvalidParameter(f"Range of input length should be [1, {limit}]",
-                                   param="messages")
+        engine.check_prompt(tokens)
         grammar = answer_grammar(request, plan.tools)
         if grammar is not None:
             engine.check_grammar(grammar)
