@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Set everything up, then run the checks CI runs: lint (ruff), typing (mypy --strict),
-# import layers (import-linter) and the test suite (pytest) against the real engine.
+# Set everything up (Python environment, the Redis and PostgreSQL server binaries tests
+# start), then run the checks CI runs: lint (ruff), typing (mypy --strict), import layers
+# (import-linter) and the test suite (pytest) against the real engine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+scripts/services.sh
 .venv/bin/qwenchat pull starter
 .venv/bin/python scripts/qwen3_fixture.py
 .venv/bin/ruff check src tests bench scripts

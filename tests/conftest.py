@@ -1,4 +1,5 @@
-"""Shared fixtures: the starter model and a real `qwenchat serve` subprocess on a free port."""
+"""Shared fixtures: the starter model, a real `qwenchat serve` subprocess on a free port, and
+throw-away Redis and PostgreSQL servers (started only for the tests that use them)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import openai
 import pytest
 from tests.fixtures_qwen3 import qwen3_model  # noqa: F401 - a shared fixture
+from tests.services import PostgresServer, RedisServer
 from tests.support import ServerProcess, sdk
 
 from qwenchat.catalog import resolve_model_file
@@ -35,3 +37,17 @@ def client(server: ServerProcess) -> Iterator[openai.OpenAI]:
     """The official SDK pointed at DashScope's compatible-mode path of the server."""
     with sdk(server.url) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis server for the session, without persistence."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the session; `create_database()` gives each test an empty one."""
+    with PostgresServer() as server:
+        yield server

@@ -78,3 +78,19 @@ def sdk(url: str, api_key: str = "sk-test") -> openai.OpenAI:
     """The official SDK pointed at DashScope's compatible-mode path of a server at ``url``."""
     return openai.OpenAI(base_url=f"{url}/compatible-mode/v1", api_key=api_key, max_retries=0,
                          timeout=120)
+
+
+def run_cli(home: Path, *args: str, env: dict[str, str] | None = None,
+            check: bool = True) -> subprocess.CompletedProcess[str]:
+    """``qwenchat ARGS`` with ``QWENCHAT_HOME=home``; raises if it fails and ``check``."""
+    environ = {**os.environ, **(env or {}), "QWENCHAT_HOME": str(home)}
+    result = subprocess.run([str(QWENCHAT), *args], capture_output=True, text=True,
+                            env=environ, timeout=120)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"qwenchat {' '.join(args)} failed:\n{result.stderr}")
+    return result
+
+
+def create_key(home: Path, name: str, *options: str, env: dict[str, str] | None = None) -> str:
+    """A new API key's secret, made with ``qwenchat keys create``."""
+    return run_cli(home, "keys", "create", "--name", name, *options, env=env).stdout.strip()

@@ -89,14 +89,15 @@ class ModelNotFound(QwenchatError):
 
 
 class RateLimited(QwenchatError):
-    """Request-rate limit hit (HTTP 429); ``retry_after`` is in seconds."""
+    """Request-rate limit hit (HTTP 429); ``retry_after`` in seconds, None: not soon."""
 
     status = 429
     code = "limit_requests"
     type = "limit_requests"
     default_message = "Requests rate limit exceeded, please try again later."
 
-    def __init__(self, message: str | None = None, *, retry_after: float = 1.0) -> None:
+    def __init__(self, message: str | None = None, *,
+                 retry_after: float | None = 1.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 

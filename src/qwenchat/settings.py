@@ -23,8 +23,22 @@ File shape::
     flash_attention = false  # faster; outputs then depend on what shares a batch
     default_system_prompt = "You are a helpful assistant."  # "" = none
 
-    [models."qwen3-max"]     # serve this id from another model file
+    [gateway]
+    auth = "auto"            # "auto" (keys once one exists or when not on loopback),
+                             # "required", or "none" (loopback only, unless forced)
+    allow_public_without_auth = false  # force auth = "none" on a public address
+    region = "local"         # keys made for another region are refused (401)
+    database = ""            # SQLAlchemy URL of keys + usage ledger; "" = SQLite in home
+    redis = ""               # redis://... to share rate limits between gateways
+    admin_key = ""           # bearer token /metrics requires; "" = open
+    key_rpm = 0              # default per-key, per-model limits; 0 = none
+    key_tpm = 0
+    key_cache_seconds = 1.0  # how long a key lookup is reused (revocation delay)
+
+    [models."qwen3-max"]     # serve this id from another model file, and/or limit it
     file = "qwen3-4b"
+    rpm = 600                # model-wide limits, all keys together; 0 = none
+    tpm = 1000000
 
     [aliases]
     qwen = "qwen3.6-plus"    # extra id answering as an existing one
@@ -33,6 +47,7 @@ File shape::
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -75,10 +90,26 @@ class EngineSettings(_Section):
     default_system_prompt: str = "You are a helpful assistant."
 
 
-class ModelOverride(_Section):
-    """Serve one model id from a model file other than the engine's default."""
+class GatewaySettings(_Section):
+    """Keys, rate limits, usage ledger and metrics."""
 
-    file: str
+    auth: Literal["auto", "required", "none"] = "auto"
+    allow_public_without_auth: bool = False
+    region: str = "local"
+    database: str = ""  # "": sqlite:///<home>/qwenchat.db
+    redis: str = ""  # "": rate-limit counters in process
+    admin_key: str = ""
+    key_rpm: int = Field(default=0, ge=0)
+    key_tpm: int = Field(default=0, ge=0)
+    key_cache_seconds: float = Field(default=1.0, ge=0)
+
+
+class ModelOverride(_Section):
+    """One model id's own settings: another model file, model-wide rate limits."""
+
+    file: str | None = None  # None: the engine's model
+    rpm: int = Field(default=0, ge=0)  # all keys together; 0 = no limit
+    tpm: int = Field(default=0, ge=0)
 
 
 class Settings(_Section):
@@ -86,6 +117,7 @@ class Settings(_Section):
 
     server: ServerSettings = ServerSettings()
     engine: EngineSettings = EngineSettings()
+    gateway: GatewaySettings = GatewaySettings()
     models: dict[str, ModelOverride] = Field(default_factory=dict)
     aliases: dict[str, str] = Field(default_factory=dict)
     home: Path = Field(default_factory=lambda: default_home())
@@ -113,17 +145,28 @@ class Settings(_Section):
         except ValidationError as exc:
             raise ConfigError(_describe(exc, None)) from exc
 
+    def database_url(self) -> str:
+        """The SQLAlchemy URL of the keys and usage database."""
+        return self.gateway.database or f"sqlite:///{self.home / 'qwenchat.db'}"
+
     def to_toml(self) -> str:
-        """The effective settings as TOML text (for ``--print-config``)."""
+        """The effective settings as TOML text (for ``--print-config``); secrets masked."""
         lines: list[str] = [f'home = "{self.home}"', ""]
-        for name in ("server", "engine"):
+        for name in ("server", "engine", "gateway"):
             lines.append(f"[{name}]")
             for key, value in getattr(self, name).model_dump().items():
+                if key == "admin_key" and value:
+                    value = "***"
+                elif key in ("database", "redis"):
+                    value = _URL_PASSWORD.sub(r"\1***@", value)
                 if value is not None:
                     lines.append(f"{key} = {_toml_value(value)}")
             lines.append("")
         for model_id, override in self.models.items():
-            lines += [f'[models."{model_id}"]', f"file = {_toml_value(override.file)}", ""]
+            lines.append(f'[models."{model_id}"]')
+            lines += [f"{key} = {_toml_value(value)}"
+                      for key, value in override.model_dump().items() if value is not None]
+            lines.append("")
         if self.aliases:
             lines.append("[aliases]")
             lines += [f'"{k}" = {_toml_value(v)}' for k, v in self.aliases.items()]
@@ -144,8 +187,20 @@ _ENV_KEYS: dict[str, tuple[str, ...]] = {
     "QWENCHAT_PREFIX_CACHE": ("engine", "prefix_cache"),
     "QWENCHAT_HOST_CACHE_MB": ("engine", "host_cache_mb"),
     "QWENCHAT_FLASH_ATTENTION": ("engine", "flash_attention"),
+    "QWENCHAT_AUTH": ("gateway", "auth"),
+    "QWENCHAT_ALLOW_PUBLIC_WITHOUT_AUTH": ("gateway", "allow_public_without_auth"),
+    "QWENCHAT_REGION": ("gateway", "region"),
+    "QWENCHAT_DATABASE_URL": ("gateway", "database"),
+    "QWENCHAT_REDIS_URL": ("gateway", "redis"),
+    "QWENCHAT_ADMIN_KEY": ("gateway", "admin_key"),
+    "QWENCHAT_KEY_RPM": ("gateway", "key_rpm"),
+    "QWENCHAT_KEY_TPM": ("gateway", "key_tpm"),
+    "QWENCHAT_KEY_CACHE_SECONDS": ("gateway", "key_cache_seconds"),
     "QWENCHAT_HOME": ("home",),
 }
+
+# The password of a database or Redis URL, masked by --print-config.
+_URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 
 
 def default_home(env: dict[str, str] | None = None) -> Path:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ from tests.support import ServerProcess, free_port
 from qwenchat.api import create_app
 from qwenchat.catalog import Catalog
 from qwenchat.core import ChatRequest
+from qwenchat.gateway import Gateway
 from qwenchat.service import ChatService, PreparedChat
 from qwenchat.settings import Settings
 
@@ -41,11 +43,11 @@ class FailsOnce(ChatService):
 
     failed = False
 
-    async def prepare(self, request: ChatRequest) -> PreparedChat:
+    async def prepare(self, request: ChatRequest, **kwargs: Any) -> PreparedChat:
         if not self.failed:
             self.failed = True
             raise RuntimeError("secret internal detail")
-        return await super().prepare(request)
+        return await super().prepare(request, **kwargs)
 
 
 @pytest.fixture
@@ -55,10 +57,11 @@ def settings(starter_model: Path, tmp_path: Path) -> Settings:
 
 
 @contextmanager
-def running(service: ChatService) -> Iterator[str]:
+def running(service: ChatService, settings: Settings) -> Iterator[str]:
     """``service`` behind a real uvicorn server in a thread; yields its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(service), port=port, log_level="warning"))
+    app = create_app(service, Gateway.open(settings))
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run)
     thread.start()
     url = f"http://127.0.0.1:{port}"
@@ -82,7 +85,7 @@ def wait_healthy(url: str) -> None:
 def test_health_is_503_until_the_model_has_loaded(settings: Settings) -> None:
     gate = threading.Event()
     catalog = Catalog.build(settings, say=print)
-    with running(GatedService(catalog, settings, gate)) as url:
+    with running(GatedService(catalog, settings, gate), settings) as url:
         loading = httpx.get(f"{url}/health")
         assert loading.status_code == 503
         assert loading.json()["status"] == "loading"
@@ -97,7 +100,7 @@ def test_health_is_503_until_the_model_has_loaded(settings: Settings) -> None:
 
 def test_unexpected_failure_is_a_500_and_the_server_keeps_serving(settings: Settings) -> None:
     service = FailsOnce(Catalog.build(settings, say=print), settings.engine)
-    with running(service) as url:
+    with running(service, settings) as url:
         wait_healthy(url)
         failed = httpx.post(f"{url}/v1/chat/completions", json=ASK)
         assert failed.status_code == 500

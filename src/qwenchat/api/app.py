@@ -1,8 +1,9 @@
-"""``create_app``: the ASGI application around one ChatService.
+"""``create_app``: the ASGI application around one ChatService and its Gateway.
 
 The model loads in the background after start-up, so ``/health`` can answer 503 while it
 loads (and if loading failed) and 200 once the server is ready; chat requests meanwhile get
-503 ``ModelUnavailable``. Shutdown stops the engines and frees their memory.
+503 ``ModelUnavailable``. Shutdown stops the engines and frees their memory, then commits
+the ledger's last rows and closes the gateway's connections.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from qwenchat import __version__
 from qwenchat.api.errors import install_error_handlers, json_response
 from qwenchat.api.routes import build_router
 from qwenchat.engine import EngineMetrics
+from qwenchat.gateway import Gateway
 from qwenchat.service import ChatService
 
 _log = logging.getLogger("qwenchat.api")
@@ -35,8 +37,8 @@ class _LoadState:
         self.task: asyncio.Task[None] | None = None
 
 
-def create_app(service: ChatService) -> FastAPI:
-    """The qwenchat HTTP application serving ``service``."""
+def create_app(service: ChatService, gateway: Gateway) -> FastAPI:
+    """The qwenchat HTTP application serving ``service`` behind ``gateway``."""
     state = _LoadState()
 
     async def load() -> None:
@@ -55,17 +57,18 @@ def create_app(service: ChatService) -> FastAPI:
         finally:
             await asyncio.shield(state.task)
             await asyncio.to_thread(service.close)
+            await gateway.close()
 
     app = FastAPI(title="qwenchat", version=__version__, lifespan=lifespan,
                   docs_url="/docs", redoc_url=None)
     install_error_handlers(app)
-    app.include_router(build_router(service, int(time.time())))
+    gateway.metrics.watch_engines(lambda: engine_samples(service))
+    app.include_router(build_router(service, gateway, int(time.time())))
 
     @app.get("/health")
     async def health() -> Response:
         if service.is_ready:
-            engines = {name: _describe_engine(metrics)
-                       for name, metrics in service.engine_metrics().items()}
+            engines = engine_samples(service)
             return json_response({"status": "ok", "models": service.catalog.ids(),
                                   **service.load_counts(), "engines": engines})
         if state.error is not None:
@@ -75,7 +78,12 @@ def create_app(service: ChatService) -> FastAPI:
     return app
 
 
+def engine_samples(service: ChatService) -> dict[str, dict[str, Any]]:
+    """Each engine's metrics for /health and /metrics: counters and derived ratios."""
+    return {name: _describe_engine(metrics)
+            for name, metrics in service.engine_metrics().items()}
+
+
 def _describe_engine(metrics: EngineMetrics) -> dict[str, Any]:
-    """An engine's metrics for /health: the counters and the ratios derived from them."""
     return {**dataclasses.asdict(metrics), "prefix_hit_rate": metrics.prefix_hit_rate,
             "overhead_fraction": metrics.overhead_fraction}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import uuid
 from typing import Any
 
@@ -47,13 +48,21 @@ def json_response(body: dict[str, Any], status: int = 200,
                     headers=headers)
 
 
-def error_response(error: QwenchatError, rid: str) -> Response:
-    """The HTTP answer for ``error``, with Retry-After on 429 and 503."""
-    headers = {"x-request-id": rid}
+def retry_headers(error: QwenchatError) -> dict[str, str]:
+    """``Retry-After`` (whole seconds, rounded up so that waiting it is enough) and the
+    OpenAI SDK's ``retry-after-ms``, on 429 and 503; none for a spent quota."""
+    retry_after: float | None = 5.0 if error.status == 503 else None
     if isinstance(error, (RateLimited, ServerOverloaded)):
-        headers["Retry-After"] = str(max(1, round(error.retry_after)))
-    elif error.status == 503:
-        headers["Retry-After"] = "5"
+        retry_after = error.retry_after
+    if retry_after is None:
+        return {}
+    return {"Retry-After": str(max(1, math.ceil(retry_after))),
+            "retry-after-ms": str(max(1, math.ceil(retry_after * 1000)))}
+
+
+def error_response(error: QwenchatError, rid: str) -> Response:
+    """The HTTP answer for ``error``, with the retry headers on 429 and 503."""
+    headers = {"x-request-id": rid, **retry_headers(error)}
     return json_response(envelope(error, rid), error.status, headers)
 
 

@@ -1,12 +1,19 @@
-"""The HTTP routes: chat completions and models under both bases, and health.
+"""The HTTP routes: chat completions and models under both bases, and metrics.
 
 ``/compatible-mode/v1`` is DashScope's base path; ``/v1`` is the alias OpenAI-style tools
 assume. Both serve identical routes. Model cards carry ``root``, the model file behind the id
 (as vLLM's cards do), so a client can see what really answers.
+
+A chat request goes through its gateway ticket: key (401), body (400), model (404, 403),
+prompt and rate limits (400, 429), then generation; every outcome, refusals included, is
+recorded in the usage ledger. Listing models needs a valid key when keys are required;
+``/metrics`` needs the admin key when one is set, never a chat key.
 """
 
 from __future__ import annotations
 
+import hmac
+import json
 import time
 import weakref
 from typing import Any
@@ -16,7 +23,8 @@ from fastapi.responses import Response, StreamingResponse
 
 from qwenchat.api.errors import json_response, request_id
 from qwenchat.api.streaming import collect, sse_frames
-from qwenchat.errors import ModelNotFound
+from qwenchat.errors import AuthenticationError, ModelNotFound, QwenchatError
+from qwenchat.gateway import CONTENT_TYPE, Gateway, Ticket
 from qwenchat.protocol import (
     ChunkEncoder,
     CompletionAssembler,
@@ -24,27 +32,42 @@ from qwenchat.protocol import (
     new_completion_id,
     parse_chat_request,
 )
-from qwenchat.service import ChatService
+from qwenchat.service import ChatService, PreparedChat
 
 BASES = ("/compatible-mode/v1", "/v1")
 
 
-def build_router(service: ChatService, started: int) -> APIRouter:
-    """All routes of the app, bound to ``service``."""
+def build_router(service: ChatService, gateway: Gateway, started: int) -> APIRouter:
+    """All routes of the app, bound to ``service`` and ``gateway``."""
     router = APIRouter()
 
     async def chat_completions(request: Request) -> Response:
         rid = request_id(request)
-        chat_request = parse_chat_request(await request.body())
-        prepared = await service.prepare(chat_request)
+        ticket = gateway.ticket(rid)
+        body = b""
+        try:
+            await ticket.authenticate(request.headers.get("authorization"))
+            body = await request.body()
+            chat_request = parse_chat_request(body)
+            ticket.stream = chat_request.stream
+            deployment = service.catalog.resolve(chat_request.model)
+            ticket.route(chat_request.model, deployment.model_file.name)
+            prepared = await service.prepare(chat_request, admit=ticket.admit)
+        except QwenchatError as exc:
+            ticket.model = ticket.model or _model_named_in(body or await request.body())
+            ticket.fail(exc)
+            raise
+        except Exception:
+            ticket.fail(QwenchatError())
+            raise
         completion_id, created = new_completion_id(), int(time.time())
         model, n = chat_request.model, chat_request.n
         if chat_request.stream:
             encoder = ChunkEncoder(completion_id=completion_id, created=created, model=model,
                                    n=n, include_usage=chat_request.include_usage)
-            frames = sse_frames(prepared, encoder, rid)
+            frames = sse_frames(prepared, encoder, rid, ticket)
             # a client gone before the stream starts never runs the generator's cleanup
-            weakref.finalize(frames, prepared.cancel)
+            weakref.finalize(frames, _abandon, prepared, ticket)
             return StreamingResponse(
                 frames, media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no",
@@ -52,8 +75,8 @@ def build_router(service: ChatService, started: int) -> APIRouter:
             )
         assembler = CompletionAssembler(completion_id=completion_id, created=created,
                                         model=model, n=n)
-        body = await collect(prepared, assembler, request)
-        return json_response(body, headers={"x-request-id": rid})
+        result = await collect(prepared, assembler, request, ticket)
+        return json_response(result, headers={"x-request-id": rid})
 
     def model_cards(ids: list[str]) -> dict[str, Any]:
         """OpenAI's model list, each card naming the model file behind it in ``root``."""
@@ -62,16 +85,46 @@ def build_router(service: ChatService, started: int) -> APIRouter:
             card["root"] = service.catalog.resolve(card["id"]).model_file.name
         return cards
 
-    async def list_models() -> Response:
-        return json_response(model_cards(service.catalog.ids()))
+    async def list_models(request: Request) -> Response:
+        key = await gateway.authenticator.authenticate(request.headers.get("authorization"))
+        ids = [i for i in service.catalog.ids() if key is None or key.allows(i)]
+        return json_response(model_cards(ids))
 
-    async def get_model(model_id: str) -> Response:
-        if model_id not in service.catalog.ids():
+    async def get_model(request: Request, model_id: str) -> Response:
+        key = await gateway.authenticator.authenticate(request.headers.get("authorization"))
+        if model_id not in service.catalog.ids() or (key is not None
+                                                     and not key.allows(model_id)):
             raise ModelNotFound(model_id)
         return json_response(model_cards([model_id])["data"][0])
+
+    async def metrics(request: Request) -> Response:
+        if gateway.admin_key and not _is_admin(request, gateway.admin_key):
+            raise AuthenticationError()
+        return Response(gateway.metrics.exposition(), media_type=CONTENT_TYPE)
 
     for base in BASES:
         router.add_api_route(f"{base}/chat/completions", chat_completions, methods=["POST"])
         router.add_api_route(f"{base}/models", list_models, methods=["GET"])
         router.add_api_route(f"{base}/models/{{model_id:path}}", get_model, methods=["GET"])
+    router.add_api_route("/metrics", metrics, methods=["GET"])
     return router
+
+
+def _abandon(prepared: PreparedChat, ticket: Ticket) -> None:
+    prepared.cancel()
+    ticket.abandon()
+
+
+def _is_admin(request: Request, admin_key: str) -> bool:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(),
+                                                              admin_key.encode())
+
+
+def _model_named_in(body: bytes) -> str:
+    """The model a refused request asked for, for its ledger row ("" if unreadable)."""
+    try:
+        model = json.loads(body).get("model") if body else None
+    except (ValueError, AttributeError):
+        return ""
+    return model[:200] if isinstance(model, str) else ""

@@ -14,6 +14,7 @@ from types import FrameType
 import uvicorn
 
 from qwenchat.api.app import create_app
+from qwenchat.gateway import Gateway
 from qwenchat.service import ChatService
 
 
@@ -27,9 +28,10 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def serve_forever(service: ChatService, *, host: str, port: int, log_level: str) -> None:
-    """Serve ``service`` on ``host:port`` until SIGINT/SIGTERM."""
-    config = uvicorn.Config(create_app(service), host=host, port=port, log_level=log_level,
+def serve_forever(service: ChatService, gateway: Gateway, *, host: str, port: int,
+                  log_level: str) -> None:
+    """Serve ``service`` behind ``gateway`` on ``host:port`` until SIGINT/SIGTERM."""
+    config = uvicorn.Config(create_app(service, gateway), host=host, port=port, log_level=log_level,
                             timeout_graceful_shutdown=10)
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises SIGINT once stopped
         _Server(config, service).run()

@@ -70,7 +70,7 @@ class Catalog:
         deployments: dict[str, Deployment] = {}
         for model_id, profile in BUILTIN_PROFILES.items():
             override = settings.models.get(model_id)
-            spec = override.file if override is not None else default
+            spec = override.file if override is not None and override.file else default
             deployments[model_id] = Deployment(profile, file_for(spec))
         for name, target in settings.aliases.items():
             served = deployments[target]

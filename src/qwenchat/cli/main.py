@@ -6,8 +6,10 @@ import click
 
 from qwenchat import __version__
 from qwenchat.cli.chat import chat
+from qwenchat.cli.keys import keys
 from qwenchat.cli.pull import pull
 from qwenchat.cli.serve import serve
+from qwenchat.cli.usage import usage
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,6 +21,8 @@ def cli() -> None:
 cli.add_command(serve)
 cli.add_command(pull)
 cli.add_command(chat)
+cli.add_command(keys)
+cli.add_command(usage)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import click
 from qwenchat.api import serve_forever
 from qwenchat.catalog import Catalog
 from qwenchat.errors import QwenchatError
+from qwenchat.gateway import Gateway
 from qwenchat.service import ChatService
 from qwenchat.settings import Settings
 
@@ -32,19 +33,22 @@ from qwenchat.settings import Settings
                    "the core count, at least 4].")
 @click.option("--threads", type=int, default=None,
               help="llama.cpp threads [default: 0 = cores - 1].")
+@click.option("--auth", default=None, type=click.Choice(["auto", "required", "none"]),
+              help="When API keys are required [default: auto = once a key exists (qwenchat "
+                   "keys create) or when HOST is not loopback].")
 @click.option("--log-level", default=None,
               type=click.Choice(["debug", "info", "warning", "error"]), help="[default: info]")
 @click.option("--print-config", is_flag=True, help="Print the effective settings and exit.")
 def serve(host: str | None, port: int | None, model: str | None, config_path: Path | None,
           context_size: int | None, slots: int | None, threads: int | None,
-          log_level: str | None,
-          print_config: bool) -> None:
+          auth: str | None, log_level: str | None, print_config: bool) -> None:
     """Serve chat completions at /compatible-mode/v1 (and /v1) on HOST:PORT."""
     try:
         settings = Settings.load(config_path).with_overrides(
             server={"host": host, "port": port, "log_level": log_level},
             engine={"model": model, "context_size": context_size, "slots": slots,
                     "threads": threads},
+            gateway={"auth": auth},
         )
     except QwenchatError as exc:
         raise click.ClickException(exc.message) from exc
@@ -53,15 +57,18 @@ def serve(host: str | None, port: int | None, model: str | None, config_path: Pa
         return
     _configure_logging(settings.server.log_level)
     try:
+        gateway = Gateway.open(settings)
         catalog = Catalog.build(settings, say=lambda text: click.echo(text, err=True))
     except QwenchatError as exc:
         raise click.ClickException(exc.message) from exc
+    click.echo(f"qwenchat: auth {settings.gateway.auth}, usage ledger at "
+               f"{gateway.database.url.render_as_string(hide_password=True)}", err=True)
     for model_id, path in catalog.describe():
         logging.getLogger("qwenchat").debug("%s -> %s", model_id, path)
     for path in catalog.model_files():
         click.echo(f"qwenchat: serving {len(catalog.ids())} model ids from {path}", err=True)
     service = ChatService(catalog, settings.engine)
-    serve_forever(service, host=settings.server.host, port=settings.server.port,
+    serve_forever(service, gateway, host=settings.server.host, port=settings.server.port,
                   log_level=settings.server.log_level)
 
 

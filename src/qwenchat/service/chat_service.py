@@ -2,7 +2,8 @@
 
 Serving a request has two steps so that every refusal happens before a response starts:
 :meth:`ChatService.prepare` resolves the model, applies its rules, renders and tokenizes
-the prompt, checks its length and queues the job (raising the errors of errors.py);
+the prompt, checks its length, lets the caller admit it by its prompt size (the gateway's
+rate limits) and queues the job (raising the errors of errors.py);
 :meth:`PreparedChat.events` then yields the ChatEvents and finally the ``Usage``.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,8 +122,13 @@ class ChatService:
         for engine in self._engines.values():
             engine.close()
 
-    async def prepare(self, request: ChatRequest) -> PreparedChat:
-        """Validate, render, tokenize and queue ``request``; raise before any output."""
+    async def prepare(self, request: ChatRequest, *,
+                      admit: Callable[[int], Awaitable[None]] | None = None) -> PreparedChat:
+        """Validate, render, tokenize and queue ``request``; raise before any output.
+
+        ``admit`` is called with the prompt's token count before the job is queued; it
+        refuses the request by raising.
+        """
         started = time.perf_counter()
         deployment = self.catalog.resolve(request.model)
         request = check_for_model(request, deployment.profile)
@@ -141,6 +147,8 @@ class ChatService:
             thinking_budget=request.thinking_budget if thinks else None,
             end_reasoning=tuple(engine.tokenize(END_REASONING, is_prompt=False)) if thinks else (),
         )
+        if admit is not None:
+            await admit(len(prompt))
         engine.submit(job)
         return PreparedChat(request, deployment.profile, job, sink, started)
 

@@ -1,0 +1,169 @@
+"""``RedisLimits``: the limit store shared by several gateways through one Redis.
+
+Each check-and-charge is one Lua script, which Redis runs atomically: however many
+gateways ask at once, a limit of ``L`` admits exactly ``L``. The script does the
+arithmetic of :mod:`qwenchat.gateway.windows` in milliseconds on Redis's own clock
+(``TIME``), so gateways on machines with skewed clocks agree. A window counter is a hash
+``slot -> amount`` that expires after its longest window; a quota counter is a plain
+integer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from qwenchat.errors import ModelUnavailable
+from qwenchat.gateway.limits import Dimension, Refusal, Rule, refusal
+from qwenchat.gateway.windows import MINUTE, SLOT_SECONDS
+
+_PREFIX = "qwenchat:limits:"
+_SLOT_MS = round(SLOT_SECONDS * 1000)
+_HORIZON_MS = round(MINUTE * 1000)
+
+# KEYS: the distinct counters. ARGV: slot_ms, horizon_ms, tokens, number of rules, then per
+# rule: key index, "r" or "t", limit, window ms (0: a quota). Returns {} when admitted (and
+# charged), else a flat list of (rule number, wait ms or -1 for never) for each refusing rule.
+_ADMIT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local slot_ms, horizon, tokens = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local nrules = tonumber(ARGV[4])
+local slot = math.floor(now / slot_ms)
+local cache = {}
+local function slots_of(i)
+  if cache[i] then return cache[i] end
+  local flat = redis.call('HGETALL', KEYS[i])
+  local list = {}
+  for j = 1, #flat, 2 do
+    local s = tonumber(flat[j])
+    if (s + 1) * slot_ms + horizon <= now then
+      redis.call('HDEL', KEYS[i], flat[j])
+    else
+      table.insert(list, {s, tonumber(flat[j + 1])})
+    end
+  end
+  table.sort(list, function(a, b) return a[1] < b[1] end)
+  cache[i] = list
+  return list
+end
+local failed = {}
+for r = 1, nrules do
+  local b = 4 + (r - 1) * 4
+  local i, limit, window = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
+  if window == 0 then
+    if tonumber(redis.call('GET', KEYS[i]) or '0') >= limit then
+      table.insert(failed, r); table.insert(failed, -1)
+    end
+  else
+    local inside, used = {}, 0
+    for _, e in ipairs(slots_of(i)) do
+      if (e[1] + 1) * slot_ms + window > now then
+        table.insert(inside, e); used = used + e[2]
+      end
+    end
+    if used >= limit then
+      local wait = 0
+      for _, e in ipairs(inside) do
+        used = used - e[2]
+        if used < limit then wait = (e[1] + 1) * slot_ms + window - now; break end
+      end
+      table.insert(failed, r); table.insert(failed, wait)
+    end
+  end
+end
+if #failed > 0 then return failed end
+local charged = {}
+for r = 1, nrules do
+  local b = 4 + (r - 1) * 4
+  local i = tonumber(ARGV[b + 1])
+  if not charged[i] then
+    charged[i] = true
+    local amount = tokens
+    if ARGV[b + 2] == 'r' then amount = 1 end
+    if tonumber(ARGV[b + 4]) == 0 then
+      redis.call('INCRBY', KEYS[i], amount)
+    elseif amount > 0 then
+      redis.call('HINCRBY', KEYS[i], slot, amount)
+      redis.call('PEXPIRE', KEYS[i], horizon + slot_ms)
+    end
+  end
+end
+return {}
+"""
+
+# KEYS: token counters; ARGV: slot_ms, horizon_ms, tokens, then per key 1 (quota) or 0.
+_CHARGE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local slot_ms, horizon, tokens = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local slot = math.floor(now / slot_ms)
+for i = 1, #KEYS do
+  if ARGV[3 + i] == '1' then
+    redis.call('INCRBY', KEYS[i], tokens)
+  else
+    redis.call('HINCRBY', KEYS[i], slot, tokens)
+    redis.call('PEXPIRE', KEYS[i], horizon + slot_ms)
+  end
+end
+return 0
+"""
+
+
+class RedisLimits:
+    """Counters in Redis: exact across every gateway that shares it."""
+
+    def __init__(self, url: str) -> None:
+        self._redis = aioredis.Redis.from_url(url)
+        self._admit = self._redis.register_script(_ADMIT)
+        self._charge = self._redis.register_script(_CHARGE)
+
+    async def admit(self, rules: Sequence[Rule], tokens: int) -> Refusal | None:
+        counters = list(dict.fromkeys(rule.counter for rule in rules))
+        args: list[int | str] = [_SLOT_MS, _HORIZON_MS, tokens, len(rules)]
+        for rule in rules:
+            args += [counters.index(rule.counter) + 1,
+                     "r" if rule.dimension is Dimension.REQUESTS else "t", rule.limit,
+                     0 if rule.window is None else round(rule.window * 1000)]
+        result = await self._call(self._admit, [_PREFIX + c for c in counters], args)
+        if not result:
+            return None
+        pairs = zip(result[::2], result[1::2], strict=True)
+        return refusal([(rules[int(r) - 1], None if int(w) < 0 else int(w) / 1000)
+                        for r, w in pairs])
+
+    async def charge(self, rules: Sequence[Rule], tokens: int) -> None:
+        counters = {rule.counter: rule.window is None for rule in rules
+                    if rule.dimension is Dimension.TOKENS}
+        if counters and tokens:
+            args = [_SLOT_MS, _HORIZON_MS, tokens, *("1" if q else "0" for q in counters.values())]
+            await self._call(self._charge, [_PREFIX + c for c in counters], args)
+
+    async def has_quota(self, counter: str) -> bool:
+        try:
+            return bool(await self._redis.exists(_PREFIX + counter))
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+
+    async def seed_quota(self, counter: str, used: int) -> None:
+        try:
+            await self._redis.set(_PREFIX + counter, used, nx=True)
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    async def _call(self, script: object, keys: list[str],
+                    args: Sequence[int | str]) -> list[int]:
+        try:
+            result = await script(keys=keys, args=list(args))  # type: ignore[operator]
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+        return list(result) if isinstance(result, list) else []
+
+
+def _unavailable(exc: RedisError) -> ModelUnavailable:
+    return ModelUnavailable(f"The rate-limit store is unreachable ({type(exc).__name__}).")

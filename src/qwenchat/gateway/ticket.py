@@ -1,0 +1,141 @@
+"""``Ticket``: one chat request's passage through the gateway, from key to ledger row.
+
+The api layer calls, in order: :meth:`authenticate` (401), :meth:`route` once the model is
+known (403 for a key that may not use it), :meth:`admit` with the prompt's token count
+(429 from the rate limits and quota), :meth:`observe` for every ChatEvent, and ends with
+exactly one of :meth:`complete` (awaited before the response's final frame: the row is then
+committed), :meth:`fail` (an error answer) or :meth:`abandon` (the client left). The end
+also charges completion tokens to the token windows and the quota, and records metrics.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from qwenchat.core import ChatEvent, ContentDelta, Finish, ReasoningDelta, ToolCallDelta, Usage
+from qwenchat.errors import AccessDenied, QuotaExceeded, QwenchatError, RateLimited
+from qwenchat.gateway.keys import ApiKey
+from qwenchat.gateway.ledger import UsageRow
+from qwenchat.gateway.limits import Dimension, Rule
+
+if TYPE_CHECKING:
+    from qwenchat.gateway.gateway import Gateway
+
+CLIENT_CLOSED = 499  # nginx's status for a client that went away
+
+
+class Ticket:
+    """The gateway's view of one request; see the module docstring for the call order."""
+
+    def __init__(self, gateway: Gateway, request_id: str, *, stream: bool) -> None:
+        self._gateway = gateway
+        self.request_id = request_id
+        self.stream = stream
+        self.key: ApiKey | None = None
+        self.model = ""
+        self.deployment = ""
+        self._created = datetime.now(timezone.utc)
+        self._started = time.perf_counter()
+        self._first_token: float | None = None
+        self._finish_reason: str | None = None
+        self._usage = Usage(prompt_tokens=0, completion_tokens=0)
+        self._rules: Sequence[Rule] = ()
+        self._is_open = False
+        self._is_ended = False
+
+    async def authenticate(self, authorization: str | None) -> None:
+        """Find the caller's key (401 ``invalid_api_key`` if it is needed and not valid)."""
+        self.key = await self._gateway.authenticator.authenticate(authorization)
+
+    def route(self, model: str, deployment: str) -> None:
+        """The request is for ``model``, served by ``deployment``; 403 if the key may not."""
+        self.model, self.deployment = model, deployment
+        if self.key is not None and not self.key.allows(model):
+            raise AccessDenied(f"The API key may not use the model `{model}`.")
+        self._gateway.metrics.in_progress.labels(model).inc()
+        self._is_open = True
+
+    async def admit(self, prompt_tokens: int) -> None:
+        """Check and charge the rate limits and quota; 429 if one of them refuses."""
+        rules = await self._gateway.rules_for(self.key, self.model)
+        refused = await self._gateway.limits.admit(rules, prompt_tokens) if rules else None
+        if refused is None:
+            self._rules = rules
+            self._usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=0)
+            return
+        retry_after = refused.retry_after
+        if refused.dimension is Dimension.REQUESTS:
+            raise RateLimited(retry_after=retry_after)
+        raise QuotaExceeded(retry_after=retry_after)
+
+    def observe(self, event: ChatEvent) -> None:
+        """Note the first generated text, the first choice's finish reason and the usage."""
+        if isinstance(event, (ContentDelta, ReasoningDelta, ToolCallDelta)):
+            if self._first_token is None:
+                self._first_token = time.perf_counter()
+        elif isinstance(event, Finish):
+            if self._finish_reason is None or event.choice == 0:
+                self._finish_reason = event.reason.value
+        elif isinstance(event, Usage):
+            self._usage = event
+
+    async def complete(self) -> None:
+        """The response is whole: charge, record and wait until the row is committed."""
+        row = self._end(200, None)
+        if row is not None:
+            await self._gateway.charge(self._rules, self._usage.completion_tokens)
+            await self._gateway.ledger.record_durably(row)
+
+    def fail(self, error: QwenchatError) -> None:
+        """The request is answered with ``error``; its row is recorded without waiting."""
+        row = self._end(error.status, error.code)
+        if row is not None:
+            if isinstance(error, RateLimited):
+                self._gateway.metrics.rejections.labels(self.model, error.code).inc()
+            self._gateway.ledger.record(row)
+
+    def abandon(self) -> None:
+        """The client went away before the end."""
+        row = self._end(CLIENT_CLOSED, "client_closed_request")
+        if row is not None:
+            self._gateway.ledger.record(row)
+
+    def _end(self, status: int, code: str | None) -> UsageRow | None:
+        """The row of this request, once (None if it has already ended); metrics."""
+        if self._is_ended:
+            return None
+        self._is_ended = True
+        now = time.perf_counter()
+        duration = now - self._started
+        ttft = None if self._first_token is None else self._first_token - self._started
+        self._count(status, code, duration, ttft)
+        usage = self._usage
+        return UsageRow(
+            created_at=self._created, request_id=self.request_id,
+            key_id=self.key.id if self.key else None, model=self.model,
+            deployment=self.deployment, stream=self.stream, status=status, error_code=code,
+            finish_reason=self._finish_reason if status == 200 else None,
+            prompt_tokens=usage.prompt_tokens, cached_tokens=usage.cached_tokens,
+            completion_tokens=usage.completion_tokens, reasoning_tokens=usage.reasoning_tokens,
+            ttft_ms=None if ttft is None else ttft * 1000, duration_ms=duration * 1000,
+        )
+
+    def _count(self, status: int, code: str | None, duration: float,
+               ttft: float | None) -> None:
+        metrics, model = self._gateway.metrics, self.model
+        if self._is_open:
+            metrics.in_progress.labels(model).dec()
+        metrics.requests.labels(model, str(status), code or "").inc()
+        metrics.duration.labels(model).observe(duration)
+        if ttft is not None:
+            metrics.ttft.labels(model).observe(ttft)
+        if status == 200:
+            usage = self._usage
+            for kind, count in (("prompt", usage.prompt_tokens),
+                                ("completion", usage.completion_tokens),
+                                ("cached", usage.cached_tokens),
+                                ("reasoning", usage.reasoning_tokens)):
+                metrics.tokens.labels(model, kind).inc(count)

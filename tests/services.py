@@ -1,0 +1,207 @@
+"""Test helpers: throw-away Redis and PostgreSQL servers on free ports of 127.0.0.1.
+
+Each server runs as a subprocess with its files in a fresh temporary directory, which is
+removed when it stops. The binaries come from the system; scripts/services.sh installs them.
+PostgreSQL refuses to run as root, so as root it runs as the `postgres` OS user.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import psycopg
+import redis
+from psycopg import sql
+from tests.support import free_port
+
+INSTALL_HINT = "run scripts/services.sh to install it"
+
+S = TypeVar("S", bound="_ServiceProcess")
+
+
+class _ServiceProcess:
+    """A server subprocess with a temporary directory and a log file; ``start`` in subclasses."""
+
+    name = "server"
+    ready_timeout = 60.0
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix=f"qwenchat-{self.name}-"))
+        self.log_path = self.dir / f"{self.name}.log"
+        self._log: IO[bytes] | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def ping(self) -> bool:
+        """Whether the server answers yet."""
+        raise NotImplementedError
+
+    def __enter__(self: S) -> S:
+        """Start the server and wait until it answers (it is stopped if it never does)."""
+        try:
+            self.start()
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def spawn(self, argv: list[str], **kwargs: Any) -> None:
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, **kwargs)
+
+    def wait_ready(self) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + self.ready_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited:\n{self.log_text()}")
+            if self.ping():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name} not ready after {self.ready_timeout}s:\n{self.log_text()}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Signal the server, kill it if it lingers, and remove its directory."""
+        try:
+            if self.process is not None and self.process.poll() is None:
+                self.process.send_signal(sig)
+                try:
+                    self.process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
+        finally:
+            if self._log is not None:
+                self._log.close()
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RedisServer(_ServiceProcess):
+    """`redis-server` without persistence; ``url`` points at its database 0."""
+
+    name = "redis"
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError(f"redis-server is not on PATH: {INSTALL_HINT}")
+        self.spawn([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                    "--appendonly", "no", "--dir", str(self.dir)])
+
+    def ping(self) -> bool:
+        """Whether our server answers (not another that took the port: its pid must match)."""
+        assert self.process is not None
+        try:
+            with redis.Redis.from_url(self.url, socket_timeout=1) as client:
+                return int(client.info("server")["process_id"]) == self.process.pid
+        except redis.ConnectionError:
+            return False
+
+
+def postgres_bindir() -> Path:
+    """The PostgreSQL server binaries: pg_config's, else the newest /usr/lib/postgresql/*/bin."""
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"),
+                        key=lambda path: int(path.parent.name) if path.parent.name.isdigit() else 0,
+                        reverse=True)
+    if shutil.which("pg_config"):
+        bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
+                                check=False).stdout.strip()
+        candidates.insert(0, Path(bindir))
+    for bindir in candidates:
+        if (bindir / "initdb").is_file() and (bindir / "postgres").is_file():
+            return bindir
+    raise RuntimeError(f"no PostgreSQL server binaries (initdb, postgres) found: {INSTALL_HINT}")
+
+
+def _as_postgres_user() -> dict[str, Any]:
+    """Popen arguments that drop root to the `postgres` OS user; none when not root."""
+    if os.geteuid() != 0:
+        return {}
+    try:
+        user = pwd.getpwnam("postgres")
+    except KeyError:
+        raise RuntimeError(f"running as root but no `postgres` OS user: {INSTALL_HINT}") from None
+    return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+
+
+class PostgresServer(_ServiceProcess):
+    """A fresh PostgreSQL cluster; its superuser `qwenchat` logs in without a password."""
+
+    name = "postgres"
+    user = "qwenchat"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._databases = itertools.count(1)
+
+    def url(self, dbname: str) -> str:
+        """The SQLAlchemy URL of database ``dbname``."""
+        return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{dbname}"
+
+    def create_database(self, name: str | None = None) -> str:
+        """Create an empty database (named ``test_<n>`` by default) and return its URL."""
+        name = name or f"test_{next(self._databases)}"
+        with self._connect("postgres") as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return self.url(name)
+
+    def start(self) -> None:
+        bindir = postgres_bindir()
+        drop_root = _as_postgres_user()
+        if drop_root:
+            os.chown(self.dir, drop_root["user"], drop_root["group"])
+        data = self.dir / "data"
+        self._run([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", self.user,
+                   "-E", "UTF8", "--locale=C", "--no-sync"], drop_root)
+        self.spawn([str(bindir / "postgres"), "-D", str(data), "-p", str(self.port),
+                    "-k", str(self.dir), "-c", "listen_addresses=127.0.0.1"],
+                   cwd=self.dir, **drop_root)
+
+    def stop(self, sig: int = signal.SIGINT) -> None:
+        """Fast shutdown (SIGINT) by default."""
+        super().stop(sig)
+
+    def ping(self) -> bool:
+        """Whether our server answers, on its Unix socket (PostgreSQL exits if it cannot listen
+        on its TCP port, so this also means the port is ours)."""
+        try:
+            with self._connect("postgres", connect_timeout=1):
+                return True
+        except psycopg.OperationalError:
+            return False
+
+    def _connect(self, dbname: str, connect_timeout: int = 10) -> psycopg.Connection[Any]:
+        return psycopg.connect(host=str(self.dir), port=self.port, user=self.user, dbname=dbname,
+                               autocommit=True, connect_timeout=connect_timeout)
+
+    def _run(self, argv: list[str], drop_root: dict[str, Any]) -> None:
+        with self.log_path.open("ab") as log:
+            result = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, cwd=self.dir, check=False,
+                                    **drop_root)
+        if result.returncode != 0:
+            raise RuntimeError(f"{argv[0]} failed ({result.returncode}):\n{self.log_text()}")
