@@ -174,3 +174,7 @@ def test_refusals_surface_in_the_sdk_as_rate_limit_errors(limited: ServerProcess
             client.chat.completions.create(**ASK)  # type: ignore[call-overload]
     assert isinstance(caught.value.body, dict)
     assert caught.value.body["code"] == "limit_requests"
+    rejections = [line for line in httpx.get(f"{limited.url}/metrics").text.splitlines()
+                  if line.startswith("qwenchat_rate_limit_rejections_total{")]
+    assert any('code="limit_requests"' in line and not line.endswith(" 0.0")
+               for line in rejections), rejections
