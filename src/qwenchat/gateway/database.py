@@ -16,6 +16,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -30,7 +31,7 @@ def open_database(url: str) -> Engine:
     engine = connect(url)
     try:
         migrate(engine)
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, CommandError) as exc:  # CommandError: a revision we do not know
         engine.dispose()
         raise ConfigError(f"Cannot open the database {_safe(url)}: {exc}") from exc
     return engine

@@ -22,7 +22,7 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlalchemy import Engine, insert
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,7 +31,7 @@ from qwenchat.gateway.tables import usage
 
 _log = logging.getLogger("qwenchat.gateway")
 
-_MAX_BATCH = 1
+_MAX_BATCH = 1000
 _RETRY_SECONDS = (0.05, 0.2, 1.0, 5.0)
 
 
@@ -57,7 +57,7 @@ class UsageRow:
 
     def to_row(self) -> dict[str, object]:
         row = dataclasses.asdict(self)
-        row["day"] = self.created_at.strftime("%Y-%m-%d")
+        row["day"] = self.created_at.astimezone(timezone.utc).strftime("%Y-%m-%d")
         return row
 
 
@@ -76,9 +76,12 @@ class Ledger:
         self._thread.start()
 
     def record(self, row: UsageRow) -> Future[None]:
-        """Queue ``row``; the future resolves when it is committed."""
+        """Queue ``row``; the future resolves when it is committed (fails once closed)."""
         done: Future[None] = Future()
-        self._queue.put((row, done))
+        if self._closing:
+            done.set_exception(RuntimeError("The usage ledger is closed."))
+        else:
+            self._queue.put((row, done))
         return done
 
     async def record_durably(self, row: UsageRow) -> None:
@@ -113,8 +116,8 @@ class Ledger:
             try:
                 with self._engine.begin() as connection:
                     connection.execute(insert(usage), rows)
-            except SQLAlchemyError as exc:
-                if pause is None or self._closing:
+            except Exception as exc:  # the writer must outlive any one batch
+                if pause is None or self._closing or not isinstance(exc, SQLAlchemyError):
                     _log.error("usage ledger: %d rows not recorded: %s", len(rows), exc)
                     for _, done in batch:
                         done.set_exception(exc)

@@ -116,7 +116,9 @@ class RedisLimits:
     """Counters in Redis: exact across every gateway that shares it."""
 
     def __init__(self, url: str) -> None:
-        self._redis = aioredis.Redis.from_url(url)
+        # a Redis that stops answering fails requests within a second, not a TCP timeout
+        self._redis = aioredis.Redis.from_url(url, socket_connect_timeout=1.0,
+                                              socket_timeout=1.0)
         self._admit = self._redis.register_script(_ADMIT)
         self._charge = self._redis.register_script(_CHARGE)
 

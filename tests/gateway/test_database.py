@@ -1,0 +1,111 @@
+"""Opening the gateway database: Alembic migrations from empty, idempotent, without drift
+from tables.py, on SQLite (WAL mode) and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from tests.support import free_port
+
+from qwenchat.errors import ConfigError
+from qwenchat.gateway.database import MIGRATIONS, open_database
+from qwenchat.gateway.tables import api_keys, metadata, usage
+
+NOW = datetime(2026, 3, 4, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'gateway.db'}"
+    url: str = request.getfixturevalue("postgres_server").create_database()
+    return url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    engine = open_database(database_url)
+    yield engine
+    engine.dispose()
+
+
+def head() -> str | None:
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+def current_revision(engine: sa.Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def test_there_is_one_head() -> None:
+    assert ScriptDirectory(str(MIGRATIONS)).get_heads() == ["0001"]
+
+
+def test_an_empty_database_gets_every_table_at_the_head_revision(engine: sa.Engine) -> None:
+    tables = set(sa.inspect(engine).get_table_names())
+    assert tables == {*metadata.tables, "alembic_version"}
+    assert current_revision(engine) == head()
+
+
+def test_the_migrated_schema_matches_tables_py(engine: sa.Engine) -> None:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
+
+
+def test_opening_again_migrates_nothing_and_keeps_the_rows(database_url: str,
+                                                         engine: sa.Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(sa.insert(api_keys).values(
+            id="key-1", name="ci", secret_hash="0" * 64, hint="sk-...abcd", region="local",
+            created_at=NOW))
+        connection.execute(sa.insert(usage).values(
+            created_at=NOW, day="2026-03-04", request_id="req-1", key_id="key-1",
+            model="qwen-plus", deployment="local", stream=False, status=200, prompt_tokens=1,
+            cached_tokens=0, completion_tokens=2, reasoning_tokens=0, duration_ms=5.0))
+    again = open_database(database_url)
+    try:
+        assert current_revision(again) == head()
+        with again.connect() as connection:
+            assert connection.execute(sa.text("SELECT count(*) FROM alembic_version")
+                                      ).scalar_one() == 1
+            assert connection.execute(sa.select(api_keys.c.name)).scalars().all() == ["ci"]
+            assert connection.execute(sa.select(usage.c.request_id)).scalars().all() == ["req-1"]
+    finally:
+        again.dispose()
+
+
+def test_sqlite_runs_in_wal_mode_in_a_directory_it_creates(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "dir" / "gateway.db"
+    engine = open_database(f"sqlite:///{path}")
+    try:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar_one() == 1  # NORMAL
+        assert path.is_file()
+    finally:
+        engine.dispose()
+
+
+def test_a_database_from_a_newer_version_is_a_config_error(database_url: str,
+                                                          engine: sa.Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(ConfigError, match="9999"):
+        open_database(database_url)
+
+
+def test_an_unreachable_database_is_a_config_error_without_the_password() -> None:
+    url = f"postgresql+psycopg://qwenchat:s3cret@127.0.0.1:{free_port()}/gateway"
+    with pytest.raises(ConfigError) as raised:
+        open_database(url)
+    assert "127.0.0.1" in str(raised.value)
+    assert "s3cret" not in str(raised.value)
