@@ -125,7 +125,8 @@ class Ticket:
 
     def _count(self, status: int, code: str | None, duration: float,
                ttft: float | None) -> None:
-        metrics, model = self._gateway.metrics, self.model
+        # only served ids become label values: a client cannot grow the series without end
+        metrics, model = self._gateway.metrics, self.model if self._is_open else ""
         if self._is_open:
             metrics.in_progress.labels(model).dec()
         metrics.requests.labels(model, str(status), code or "").inc()
