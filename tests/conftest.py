@@ -8,11 +8,13 @@ from pathlib import Path
 
 import openai
 import pytest
+from sqlalchemy import Engine
 from tests.fixtures_qwen3 import qwen3_model  # noqa: F401 - a shared fixture
 from tests.services import PostgresServer, RedisServer
 from tests.support import ServerProcess, sdk
 
 from qwenchat.catalog import resolve_model_file
+from qwenchat.gateway import open_database
 from qwenchat.settings import default_home
 
 
@@ -51,3 +53,20 @@ def postgres_server() -> Iterator[PostgresServer]:
     """A PostgreSQL server for the session; `create_database()` gives each test an empty one."""
     with PostgresServer() as server:
         yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty gateway database: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'gateway.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.create_database()
+
+
+@pytest.fixture
+def gateway_db(database_url: str) -> Iterator[Engine]:
+    """The gateway database of ``database_url``, migrated (disposed afterwards)."""
+    engine = open_database(database_url)
+    yield engine
+    engine.dispose()

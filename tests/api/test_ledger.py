@@ -15,20 +15,11 @@ import httpx
 import openai
 import pytest
 from sqlalchemy import Engine, create_engine, select
-from tests.services import PostgresServer
 from tests.support import ServerProcess, create_key, sdk
 
 from qwenchat.gateway.tables import usage
 
 MESSAGES = [{"role": "user", "content": "Name a colour."}]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ledger.db'}"
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    return server.create_database()
 
 
 @pytest.fixture

@@ -95,6 +95,18 @@ def test_tpm_admits_while_the_minute_holds_less_than_the_limit(
     assert wait > 50
 
 
+def test_tpm_per_second_share_recovers_after_retry_after(limited: ServerProcess,
+                                                         home: Path) -> None:
+    secret = create_key(home, "tpm600", "--tpm", "600")  # 10 tokens per second
+    first = post(limited.url, secret)
+    assert first.status_code == 200
+    assert first.json()["usage"]["total_tokens"] >= 10
+    wait = refused_with(post(limited.url, secret), "insufficient_quota")
+    assert 0 < wait <= 1.1
+    time.sleep(wait)
+    assert post(limited.url, secret).status_code == 200
+
+
 def test_model_wide_limit_is_shared_by_all_keys(limited: ServerProcess, home: Path) -> None:
     first, second = create_key(home, "wide-a"), create_key(home, "wide-b")
     time.sleep(SPACING)  # the rpm tests above used qwen-turbo a second ago

@@ -3,7 +3,6 @@ from tables.py, on SQLite (WAL mode) and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,27 +20,12 @@ from qwenchat.gateway.tables import api_keys, metadata, usage
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=timezone.utc)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'gateway.db'}"
-    url: str = request.getfixturevalue("postgres_server").create_database()
-    return url
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[sa.Engine]:
-    engine = open_database(database_url)
-    yield engine
-    engine.dispose()
-
-
 def head() -> str | None:
     return ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 
-def current_revision(engine: sa.Engine) -> str | None:
-    with engine.connect() as connection:
+def current_revision(gateway_db: sa.Engine) -> str | None:
+    with gateway_db.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -49,21 +33,21 @@ def test_there_is_one_head() -> None:
     assert ScriptDirectory(str(MIGRATIONS)).get_heads() == ["0001"]
 
 
-def test_an_empty_database_gets_every_table_at_the_head_revision(engine: sa.Engine) -> None:
-    tables = set(sa.inspect(engine).get_table_names())
+def test_an_empty_database_gets_every_table_at_the_head_revision(gateway_db: sa.Engine) -> None:
+    tables = set(sa.inspect(gateway_db).get_table_names())
     assert tables == {*metadata.tables, "alembic_version"}
-    assert current_revision(engine) == head()
+    assert current_revision(gateway_db) == head()
 
 
-def test_the_migrated_schema_matches_tables_py(engine: sa.Engine) -> None:
-    with engine.connect() as connection:
+def test_the_migrated_schema_matches_tables_py(gateway_db: sa.Engine) -> None:
+    with gateway_db.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, metadata) == []
 
 
 def test_opening_again_migrates_nothing_and_keeps_the_rows(database_url: str,
-                                                         engine: sa.Engine) -> None:
-    with engine.begin() as connection:
+                                                         gateway_db: sa.Engine) -> None:
+    with gateway_db.begin() as connection:
         connection.execute(sa.insert(api_keys).values(
             id="key-1", name="ci", secret_hash="0" * 64, hint="sk-...abcd", region="local",
             created_at=NOW))
@@ -96,8 +80,8 @@ def test_sqlite_runs_in_wal_mode_in_a_directory_it_creates(tmp_path: Path) -> No
 
 
 def test_a_database_from_a_newer_version_is_a_config_error(database_url: str,
-                                                          engine: sa.Engine) -> None:
-    with engine.begin() as connection:
+                                                          gateway_db: sa.Engine) -> None:
+    with gateway_db.begin() as connection:
         connection.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
     with pytest.raises(ConfigError, match="9999"):
         open_database(database_url)

@@ -15,31 +15,16 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from qwenchat.gateway.database import connect, migrate, open_database
+from qwenchat.gateway.database import connect, migrate
 from qwenchat.gateway.ledger import Ledger, UsageRow
 from qwenchat.gateway.tables import usage
 
 CREATED = datetime(2026, 3, 4, 23, 59, 30, tzinfo=timezone.utc)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path_factory.mktemp('ledger') / 'gateway.db'}"
-    url: str = request.getfixturevalue("postgres_server").create_database()
-    return url
-
-
 @pytest.fixture
-def engine(database_url: str) -> Iterator[sa.Engine]:
-    engine = open_database(database_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def ledger(engine: sa.Engine) -> Iterator[Ledger]:
-    ledger = Ledger(engine)
+def ledger(gateway_db: sa.Engine) -> Iterator[Ledger]:
+    ledger = Ledger(gateway_db)
     yield ledger
     ledger.close()
 
@@ -52,19 +37,19 @@ def usage_row(request_id: str, **fields: object) -> UsageRow:
     return UsageRow(**values)
 
 
-def request_ids(engine: sa.Engine) -> list[str]:
-    with engine.connect() as connection:
+def request_ids(gateway_db: sa.Engine) -> list[str]:
+    with gateway_db.connect() as connection:
         return list(connection.execute(sa.select(usage.c.request_id)
                                        .order_by(usage.c.id)).scalars())
 
 
-def test_a_recorded_row_is_committed_whole_with_its_utc_day(engine: sa.Engine,
+def test_a_recorded_row_is_committed_whole_with_its_utc_day(gateway_db: sa.Engine,
                                                              ledger: Ledger) -> None:
     row = usage_row("req-1", stream=True, status=429, error_code="limit_requests",
                     finish_reason="stop", prompt_tokens=11, cached_tokens=3,
                     completion_tokens=7, reasoning_tokens=2, ttft_ms=12.5, duration_ms=80.25)
     ledger.record(row).result(timeout=30)
-    with engine.connect() as connection:
+    with gateway_db.connect() as connection:
         stored = connection.execute(sa.select(usage)).mappings().one()
     created = stored["created_at"]
     if created.tzinfo is None:  # SQLite keeps no zone: the value is UTC
@@ -75,7 +60,7 @@ def test_a_recorded_row_is_committed_whole_with_its_utc_day(engine: sa.Engine,
     assert {name: stored[name] for name in expected} == expected
 
 
-def test_rows_from_many_threads_share_commits(engine: sa.Engine, ledger: Ledger) -> None:
+def test_rows_from_many_threads_share_commits(gateway_db: sa.Engine, ledger: Ledger) -> None:
     num_threads, per_thread = 8, 25
     start = threading.Barrier(num_threads)
     futures: list[Future[None]] = []
@@ -96,7 +81,7 @@ def test_rows_from_many_threads_share_commits(engine: sa.Engine, ledger: Ledger)
     for future in futures:
         future.result(timeout=30)
     expected = {f"req-{t}-{n}" for t in range(num_threads) for n in range(per_thread)}
-    stored = request_ids(engine)
+    stored = request_ids(gateway_db)
     assert len(stored) == 200
     assert set(stored) == expected
     assert ledger.num_commits < 200
@@ -114,12 +99,12 @@ def test_record_durably_returns_once_the_row_is_committed(database_url: str,
         reader.dispose()
 
 
-def test_close_commits_the_rows_still_queued(engine: sa.Engine) -> None:
-    ledger = Ledger(engine)
+def test_close_commits_the_rows_still_queued(gateway_db: sa.Engine) -> None:
+    ledger = Ledger(gateway_db)
     futures = [ledger.record(usage_row(f"req-{n}")) for n in range(100)]
     ledger.close()
     assert all(future.done() and future.exception() is None for future in futures)
-    assert request_ids(engine) == [f"req-{n}" for n in range(100)]
+    assert request_ids(gateway_db) == [f"req-{n}" for n in range(100)]
 
 
 def wait_for_log(caplog: pytest.LogCaptureFixture, text: str, timeout: float = 30.0) -> None:

@@ -75,10 +75,13 @@ class Gateway:
         if config.redis:
             from qwenchat.gateway.redis_limits import RedisLimits
             limits = RedisLimits(config.redis)
-        authenticator = Authenticator(
-            KeyStore(database), mode=mode, region=config.region,
-            public=not is_loopback(settings.server.host),
-            cache_seconds=config.key_cache_seconds)
+        keys, public = KeyStore(database), not is_loopback(settings.server.host)
+        authenticator = Authenticator(keys, mode=mode, region=config.region, public=public,
+                                      cache_seconds=config.key_cache_seconds)
+        needs_keys = mode is AuthMode.REQUIRED or (mode is AuthMode.AUTO and public)
+        if needs_keys and not keys.has_active_keys():
+            _log.warning("API keys are required and none exists yet: every request gets 401 "
+                         "until one is made with `qwenchat keys create --name NAME`")
         model_limits = {model_id: RateLimits(override.rpm, override.tpm)
                         for model_id, override in settings.models.items()}
         return cls(database=database, authenticator=authenticator, limits=limits,
