@@ -32,6 +32,9 @@ def test_metrics_move_with_requests(server: ServerProcess) -> None:
     used = reply.json()["usage"]
     bad = httpx.post(f"{server.url}/v1/chat/completions", json={**ASK, "top_p": 2})
     assert bad.status_code == 400
+    unknown = httpx.post(f"{server.url}/v1/chat/completions",
+                         json={**ASK, "model": "made-up-model"})
+    assert unknown.status_code == 404
     after = scrape(server)
 
     def moved(name: str, **labels: str) -> float:
@@ -45,7 +48,10 @@ def test_metrics_move_with_requests(server: ServerProcess) -> None:
     assert moved("qwenchat_tokens_total", model="qwen-turbo",
                  kind="completion") == used["completion_tokens"]
     assert moved("qwenchat_request_duration_seconds_count", model="qwen-turbo") == 2
+    # the ledger still names the model a refused request asked for; the metrics do not
     assert moved("qwenchat_time_to_first_token_seconds_count", model="qwen-turbo") == 1
+    assert moved("qwenchat_requests_total", model="", status="404", code="model_not_found") == 1
+    assert not any(dict(labels).get("model") == "made-up-model" for _, labels in after)
     assert value(after, "qwenchat_requests_in_progress", model="qwen-turbo") == 0
     engines = [labels for name, labels in after if name == "qwenchat_engine_slots"]
     assert engines, "no engine gauges"

@@ -54,7 +54,9 @@ def build_router(service: ChatService, gateway: Gateway, started: int) -> APIRou
             ticket.route(chat_request.model, deployment.model_file.name)
             prepared = await service.prepare(chat_request, admit=ticket.admit)
         except QwenchatError as exc:
-            ticket.model = ticket.model or _model_named_in(body or await request.body())
+            if not ticket.model:
+                named = _model_named_in(body or await request.body())
+                ticket.name_model(named, is_served=named in service.catalog.ids())
             ticket.fail(exc)
             raise
         except Exception:

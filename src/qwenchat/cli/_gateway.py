@@ -26,7 +26,7 @@ from rich.console import Console
 from sqlalchemy import Engine
 
 from qwenchat.errors import QwenchatError
-from qwenchat.gateway.database import open_database
+from qwenchat.gateway import open_database
 from qwenchat.settings import Settings
 
 config_option = click.option(

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from qwenchat.catalog import BUILTIN_PROFILES
 from qwenchat.cli._gateway import config_option, console, expiry_option, gateway
-from qwenchat.gateway.keys import ApiKey, KeyStore, NewKey
+from qwenchat.gateway import ApiKey, KeyStore, NewKey
 from qwenchat.settings import Settings
 
 

@@ -19,8 +19,7 @@ import click
 from rich.table import Table
 
 from qwenchat.cli._gateway import config_option, console, gateway, since_option
-from qwenchat.gateway.keys import KeyStore
-from qwenchat.gateway.usage_report import QuotaStatus, UsageTotal, quota_status, usage_totals
+from qwenchat.gateway import KeyStore, QuotaStatus, UsageTotal, quota_status, usage_totals
 
 CSV_COLUMNS = ("day", "key", "key_id", "model", "requests", "errors", "prompt_tokens",
                "cached_tokens", "completion_tokens", "reasoning_tokens", "total_tokens")

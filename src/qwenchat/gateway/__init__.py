@@ -5,8 +5,8 @@ The public face of the package:
 * :class:`Gateway` (one per server, built from the settings) and :class:`Ticket` (one per
   chat request): authenticate, route, admit, observe, then complete / fail / abandon;
 * :class:`KeyStore`, :class:`ApiKey`, :class:`NewKey`: key management (``qwenchat keys``);
-* :func:`open_database`, :func:`usage_totals`, :func:`quota_status`: the ledger's reports
-  (``qwenchat usage``);
+* :func:`open_database`, :func:`usage_totals`, :func:`quota_status`, :func:`used_tokens`:
+  the database and the ledger's reports (``qwenchat usage``);
 * :class:`GatewayMetrics` and :data:`CONTENT_TYPE`: ``/metrics``.
 
 It imports only :mod:`qwenchat.core`, :mod:`qwenchat.errors` and :mod:`qwenchat.settings`
@@ -20,6 +20,13 @@ from qwenchat.gateway.keys import ApiKey, KeyStore, NewKey
 from qwenchat.gateway.ledger import Ledger, UsageRow
 from qwenchat.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from qwenchat.gateway.ticket import Ticket
+from qwenchat.gateway.usage_report import (
+    QuotaStatus,
+    UsageTotal,
+    quota_status,
+    usage_totals,
+    used_tokens,
+)
 
 __all__ = [
     "CONTENT_TYPE",
@@ -30,9 +37,14 @@ __all__ = [
     "KeyStore",
     "Ledger",
     "NewKey",
+    "QuotaStatus",
     "RateLimits",
     "Ticket",
     "UsageRow",
+    "UsageTotal",
     "is_loopback",
     "open_database",
+    "quota_status",
+    "usage_totals",
+    "used_tokens",
 ]

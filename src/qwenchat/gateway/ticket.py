@@ -37,6 +37,8 @@ class Ticket:
         self.key: ApiKey | None = None
         self.model = ""
         self.deployment = ""
+        # the model's metric label: only served ids, so clients cannot add series at will
+        self._label = ""
         self._created = datetime.now(timezone.utc)
         self._started = time.perf_counter()
         self._first_token: float | None = None
@@ -52,11 +54,17 @@ class Ticket:
 
     def route(self, model: str, deployment: str) -> None:
         """The request is for ``model``, served by ``deployment``; 403 if the key may not."""
-        self.model, self.deployment = model, deployment
+        self.model, self.deployment, self._label = model, deployment, model
         if self.key is not None and not self.key.allows(model):
             raise AccessDenied(f"The API key may not use the model `{model}`.")
         self._gateway.metrics.in_progress.labels(model).inc()
         self._is_open = True
+
+    def name_model(self, model: str, *, is_served: bool) -> None:
+        """The model a request refused before :meth:`route` asked for (for its row)."""
+        self.model = model
+        if is_served:
+            self._label = model
 
     async def admit(self, prompt_tokens: int) -> None:
         """Check and charge the rate limits and quota; 429 if one of them refuses."""
@@ -94,7 +102,7 @@ class Ticket:
         row = self._end(error.status, error.code)
         if row is not None:
             if isinstance(error, RateLimited):
-                self._gateway.metrics.rejections.labels(self.model, error.code).inc()
+                self._gateway.metrics.rejections.labels(self._label, error.code).inc()
             self._gateway.ledger.record(row)
 
     def abandon(self) -> None:
@@ -125,8 +133,7 @@ class Ticket:
 
     def _count(self, status: int, code: str | None, duration: float,
                ttft: float | None) -> None:
-        # only served ids become label values: a client cannot grow the series without end
-        metrics, model = self._gateway.metrics, self.model if self._is_open else ""
+        metrics, model = self._gateway.metrics, self._label
         if self._is_open:
             metrics.in_progress.labels(model).dec()
         metrics.requests.labels(model, str(status), code or "").inc()
