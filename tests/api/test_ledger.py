@@ -60,24 +60,23 @@ def streamed(client: openai.OpenAI, **kwargs: Any) -> tuple[Any, str | None]:
 
 def test_every_completed_response_survives_kill_9(served: ServerProcess,
                                                   database_url: str) -> None:
-    seen: list[tuple[int, int, int]] = []
+    seen: list[tuple[int, int, int, str | None]] = []
     with sdk(served.url) as client:
         for turn in range(6):
             if turn % 2:
                 chunk, finish = streamed(client, max_tokens=4 + turn)
-                assert finish == "length"
-                seen.append(usage_of(chunk))
+                seen.append((*usage_of(chunk), finish))
             else:
                 reply = client.chat.completions.create(model="qwen-plus", messages=MESSAGES,
                                                        max_tokens=4 + turn)
-                seen.append(usage_of(reply))
+                seen.append((*usage_of(reply), reply.choices[0].finish_reason))
     os.kill(served.process.pid, signal.SIGKILL)
     served.process.wait(10)
     rows = ledger_rows(database_url)
-    assert [(r["prompt_tokens"], r["completion_tokens"], r["cached_tokens"])
-            for r in rows] == seen
+    assert [(r["prompt_tokens"], r["completion_tokens"], r["cached_tokens"],
+             r["finish_reason"]) for r in rows] == seen
     assert [r["stream"] for r in rows] == [False, True] * 3
-    assert all(r["status"] == 200 and r["finish_reason"] == "length" for r in rows)
+    assert all(r["status"] == 200 and r["error_code"] is None for r in rows)
     assert all(r["model"] == "qwen-plus" and r["deployment"].endswith(".gguf") for r in rows)
     assert all(r["duration_ms"] > 0 and r["ttft_ms"] is not None for r in rows)
     assert len({r["request_id"] for r in rows}) == 6
