@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -134,6 +135,30 @@ def test_quota_runs_out_and_stays_spent_after_a_restart(starter_model: Path,
     report = json.loads(run_cli(tmp_path, "usage", "--json").stdout)
     quota = next(q for q in report["quotas"] if q["key_name"] == "quota")
     assert (quota["used_tokens"], quota["remaining_tokens"]) == (used, 0)
+
+
+def test_leaving_a_stream_early_does_not_escape_the_quota(limited: ServerProcess,
+                                                          home: Path) -> None:
+    secret = create_key(home, "leaver", "--quota-tokens", "50")
+    body = {**ASK, "max_tokens": 2000, "stream": True, "logit_bias": {"2": -100}}
+    with httpx.stream("POST", f"{limited.url}/v1/chat/completions", json=body, timeout=60,
+                      headers={"Authorization": f"Bearer {secret}"}) as reply:
+        lines = reply.iter_lines()
+        for _ in range(80):  # ~40 content chunks: with the prompt, past the quota
+            next(lines)
+    deadline = time.monotonic() + 20
+    while not any(row["errors"] for row in usage_rows(home, "leaver")):  # the 499 row
+        assert time.monotonic() < deadline, "the abandoned stream was never recorded"
+        time.sleep(0.2)
+    spent = post(limited.url, secret)
+    assert spent.status_code == 429
+    assert spent.json()["error"]["code"] == "insufficient_quota"
+
+
+def usage_rows(home: Path, key: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = json.loads(run_cli(home, "usage", "--json",
+                                                    "--key", key).stdout)["usage"]
+    return rows
 
 
 @pytest.fixture(scope="module")

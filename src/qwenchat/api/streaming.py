@@ -8,7 +8,8 @@ generator early (the client disconnected) cancels the generation through
 Both report every event to the request's gateway ``Ticket``. The ledger row is committed
 before the client can see the response as complete: a stream holds back its finish chunks
 (with ``finish_reason``), the usage chunk and ``[DONE]`` until then; a non-stream response
-is sent after it.
+is sent after it. A client that leaves early is recorded (499) with the tokens generated
+until the generation stopped, and they are charged to its limits.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ async def sse_frames(prepared: PreparedChat, encoder: ChunkEncoder, rid: str,
         ticket.fail(exc)
         yield _frame(envelope(exc, rid))
     except (asyncio.CancelledError, GeneratorExit):
-        ticket.abandon()
+        ticket.abandon(prepared.final_usage)
         raise
     except Exception as exc:  # the stream has started: report in-band, keep serving
         _log.error("stream failed", exc_info=exc)
@@ -81,14 +82,14 @@ async def collect(prepared: PreparedChat, assembler: CompletionAssembler,
         raise
     except BaseException:
         if watcher.done():
-            ticket.abandon()
+            ticket.abandon(prepared.final_usage)
         else:
             ticket.fail(QwenchatError())
         raise
     finally:
         watcher.cancel()
     if watcher.done() and not watcher.cancelled():
-        ticket.abandon()
+        ticket.abandon(prepared.final_usage)
     else:
         await ticket.complete()
     return assembler.result()

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -61,6 +62,7 @@ class Gateway:
         self._key_limits = key_limits
         self._model_limits = dict(model_limits or {})
         self._seeded: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
     def open(cls, settings: Settings) -> Gateway:
@@ -119,8 +121,16 @@ class Gateway:
         except QwenchatError as exc:
             _log.warning("completion tokens not charged to the rate limits: %s", exc.message)
 
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background (kept referenced; awaited by :meth:`close`)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def close(self) -> None:
-        """Commit the ledger's last rows and release connections."""
+        """Finish background work, commit the ledger's last rows, release connections."""
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=30)
         await asyncio.to_thread(self.ledger.close)
         await self.limits.close()
         self.database.dispose()

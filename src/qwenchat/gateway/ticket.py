@@ -11,7 +11,7 @@ also charges completion tokens to the token windows and the quota, and records m
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -46,6 +46,7 @@ class Ticket:
         self._usage = Usage(prompt_tokens=0, completion_tokens=0)
         self._rules: Sequence[Rule] = ()
         self._is_open = False
+        self._is_abandoned = False
         self._is_ended = False
 
     async def authenticate(self, authorization: str | None) -> None:
@@ -105,10 +106,28 @@ class Ticket:
                 self._gateway.metrics.rejections.labels(self._label, error.code).inc()
             self._gateway.ledger.record(row)
 
-    def abandon(self) -> None:
-        """The client went away before the end."""
+    def abandon(self, final_usage: Callable[[], Awaitable[Usage | None]] | None = None) -> None:
+        """The client went away before the end: a 499 row. With ``final_usage`` (what the
+        generation counted once stopped), the row and the charge of the tokens generated
+        wait for it in the background, so leaving early does not escape the limits."""
+        if self._is_ended or self._is_abandoned:
+            return
+        if final_usage is None:
+            row = self._end(CLIENT_CLOSED, "client_closed_request")
+            if row is not None:
+                self._gateway.ledger.record(row)
+            return
+        self._is_abandoned = True
+        self._gateway.spawn(self._settle_abandoned(final_usage))
+
+    async def _settle_abandoned(self, final_usage: Callable[[], Awaitable[Usage | None]]
+                                ) -> None:
+        usage = await final_usage()
+        if usage is not None:
+            self._usage = usage
         row = self._end(CLIENT_CLOSED, "client_closed_request")
         if row is not None:
+            await self._gateway.charge(self._rules, self._usage.completion_tokens)
             self._gateway.ledger.record(row)
 
     def _end(self, status: int, code: str | None) -> UsageRow | None:

@@ -76,10 +76,24 @@ class EventSink:
                     raise item.error
                 assert item.stats is not None  # set by on_job_end
                 self.stats = item.stats
-                yield Usage(prompt_tokens=item.stats.prompt_tokens,
-                            completion_tokens=item.stats.completion_tokens,
-                            cached_tokens=item.stats.cached_tokens,
-                            reasoning_tokens=item.stats.reasoning_tokens)
+                yield usage_of(item.stats)
                 return
             for event in item:
                 yield event
+
+    async def final_stats(self) -> GenerationStats | None:
+        """The job's statistics once it has ended, skipping the events nobody read (for a
+        client that left); None if it failed."""
+        while self.stats is None:
+            item = await self._queue.get()
+            if isinstance(item, _JobDone):
+                if item.error is not None:
+                    return None
+                self.stats = item.stats
+        return self.stats
+
+
+def usage_of(stats: GenerationStats) -> Usage:
+    """The ``Usage`` event of a job's statistics."""
+    return Usage(prompt_tokens=stats.prompt_tokens, completion_tokens=stats.completion_tokens,
+                 cached_tokens=stats.cached_tokens, reasoning_tokens=stats.reasoning_tokens)

@@ -18,11 +18,11 @@ from pathlib import Path
 
 from qwenchat.catalog import Catalog
 from qwenchat.chat import ChatTemplate, ChoiceOutput, OutputParser, PromptPlan, plan_prompt
-from qwenchat.core import ChatEvent, ChatRequest, ModelProfile
+from qwenchat.core import ChatEvent, ChatRequest, ModelProfile, Usage
 from qwenchat.engine import EngineConfig, EngineMetrics, GenerationJob, LocalEngine, ReuseMode
 from qwenchat.errors import ModelUnavailable, QwenchatError
 from qwenchat.protocol import check_for_model
-from qwenchat.service.bridge import EventSink
+from qwenchat.service.bridge import EventSink, usage_of
 from qwenchat.service.constraints import answer_grammar
 from qwenchat.settings import EngineSettings
 
@@ -54,6 +54,16 @@ class PreparedChat:
     def cancel(self) -> None:
         """Stop generating (the client went away before reading)."""
         self.job.cancel()
+
+    async def final_usage(self, timeout: float = 30.0) -> Usage | None:
+        """Stop generating and count what was generated (the client went away); None if
+        the job failed or does not end within ``timeout`` seconds."""
+        self.job.cancel()
+        try:
+            stats = await asyncio.wait_for(self.sink.final_stats(), timeout)
+        except asyncio.TimeoutError:
+            return None
+        return None if stats is None else usage_of(stats)
 
     def _log(self) -> None:
         stats = self.sink.stats
