@@ -31,16 +31,28 @@ request); their logs stay in a temporary directory. Last, to see where the ledge
 goes, one row's commit is timed alone from this script: a bare insert + commit, and the same
 through ``Ledger.record``.
 
+A lone sequential client cannot show the ledger's group commit (the writer commits every row
+waiting in one transaction), so each round also runs off, on-sqlite, on-postgres and
+on-sqlite-redis on fresh servers under ``--concurrency`` clients: one keep-alive connection
+each, warm-up, then ``--concurrent-requests`` non-stream requests in all, each client sending
+its next as soon as its last is answered. Reported: requests/s, its ratio to ``off`` in the
+same round, p50/p99 latency, server, database and client CPU per request, and rows per
+ledger commit (the server answers ``Ledger.num_commits`` over a pipe before and after the
+phase). The client speaks minimal HTTP/1.1 on asyncio streams: httpx.AsyncClient costs
+several times the server's CPU per request, and the client shares the cores.
+
 PostgreSQL and Redis come from tests/services.py (scripts/services.sh installs them); the
 PostgreSQL cluster runs with its default durability (``fsync``, ``synchronous_commit``).
 
     .venv/bin/python bench/gateway.py [--requests 2000] [--rounds 3] [--warmup 200]
-        [--engine-requests 200] [--configs off,auth,...] [--write]
+        [--engine-requests 200] [--concurrency 32] [--concurrent-requests 4000]
+        [--configs off,auth,...] [--write]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import os
@@ -48,13 +60,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import redis
@@ -109,6 +122,7 @@ SETUPS = (
     Setup("engine-on-sqlite", auth=True, limits=True, ledger="sqlite", engine=True),
 )
 BY_NAME = {setup.name: setup for setup in SETUPS}
+CONCURRENT = ("off", "on-sqlite", "on-postgres", "on-sqlite-redis")  # run under concurrency
 
 
 # --- the server side: a scripted service behind the real gateway ----------------------------
@@ -172,17 +186,28 @@ class NullLedger:
         return None
 
 
-def serve(setup: Setup, port: int, config: Path) -> None:
-    """Run the scripted server of ``setup`` (settings from ``config`` and QWENCHAT_*)."""
+def serve(setup: Setup, port: int, config: Path, commits_fd: int | None = None) -> None:
+    """Run the scripted server of ``setup`` (settings from ``config`` and QWENCHAT_*). With
+    ``commits_fd``, every line read from stdin is answered on that descriptor with the
+    ledger's commit count so far (a thread that sleeps in ``read`` otherwise)."""
     settings = Settings.load(config)
     gateway = Gateway.open(settings)
     if not setup.ledger:
         gateway.ledger.close()
         gateway.ledger = NullLedger()  # type: ignore[assignment]
+    elif commits_fd is not None:
+        threading.Thread(target=answer_commits, args=(gateway.ledger, commits_fd),
+                         name="bench-commits", daemon=True).start()
     catalog = Catalog.build(settings, say=print)
     service = ScriptedService(catalog, settings.engine)
     serve_forever(service, gateway, host="127.0.0.1", port=port,
                   log_level=settings.server.log_level)
+
+
+def answer_commits(ledger: Ledger, fd: int) -> None:
+    with open(fd, "w", buffering=1) as out:
+        for _ in sys.stdin:
+            out.write(f"{ledger.num_commits}\n")
 
 
 # --- the client side ----------------------------------------------------------------------
@@ -293,6 +318,115 @@ def measure_phase(client: httpx.Client, url: str, body: dict[str, Any], count: i
                  process_cpu(pids) - database)
 
 
+# --- the concurrent client ----------------------------------------------------------------
+# httpx.AsyncClient spent ~1.8 ms of CPU per request at 32 pooled connections (the server
+# ~0.25 ms), so on 2 shared cores it would measure itself. These clients speak just enough
+# HTTP/1.1 over asyncio streams (~25 µs of CPU per request): one keep-alive connection each,
+# the request's bytes prepared once, the answer read by its Content-Length.
+
+
+def raw_request(port: int, secret: str, body: dict[str, Any]) -> bytes:
+    payload = json.dumps(body).encode()
+    head = (f"POST /compatible-mode/v1/chat/completions HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {secret}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n")
+    return head.encode() + payload
+
+
+Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+async def exchange(connection: Connection, request: bytes) -> bytes:
+    """One request on a keep-alive connection; the answer's body. Anything but a 200 raises."""
+    reader, writer = connection
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = None
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    if length is None:
+        raise RuntimeError(f"an answer without Content-Length: {head[:300]!r}")
+    payload = await reader.readexactly(length)
+    if head[9:12] != b"200":
+        status = head.split(b"\r\n", 1)[0]
+        raise RuntimeError(f"{status!r}: {payload[:300]!r}")
+    return payload
+
+
+async def drive(connections: Sequence[Connection], request: bytes, count: int) -> list[float]:
+    """``count`` requests, each connection sending its next as soon as its last is answered;
+    the latencies (s)."""
+    latencies: list[float] = []
+    left = count
+
+    async def client(connection: Connection) -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            started = time.perf_counter()
+            await exchange(connection, request)
+            latencies.append(time.perf_counter() - started)
+
+    await asyncio.gather(*(client(connection) for connection in connections))
+    return latencies
+
+
+@dataclass(frozen=True)
+class Load:
+    """The concurrent requests of one server run."""
+
+    latencies: tuple[float, ...]  # seconds
+    wall: float  # seconds, first request sent to last answer read
+    server_cpu: float  # seconds, the server process
+    database_cpu: float  # seconds, PostgreSQL or Redis
+    client_cpu: float  # seconds, this process
+    commits: int | None  # the ledger's commits over the phase (None: no ledger)
+    neighbours: float | None = None
+
+    def metrics(self) -> dict[str, float]:
+        """requests/s, p50/p99 in ms, CPU in µs per request, rows per commit (0: no ledger)."""
+        ms = [t * 1000 for t in self.latencies]
+        n = len(ms)
+        return {"rps": n / self.wall, "p50": percentile(ms, 0.5) or 0.0,
+                "p99": percentile(ms, 0.99) or 0.0, "cpu": self.server_cpu / n * 1e6,
+                "db": self.database_cpu / n * 1e6, "client": self.client_cpu / n * 1e6,
+                "rows": n / self.commits if self.commits else 0.0}
+
+
+async def load_phases(setup: Setup, server: Server, services: Services, secret: str,
+                      scale: Scale) -> Load:
+    """Warm up, then the measured requests, from ``scale.concurrency`` connections."""
+    request = raw_request(server.port, secret, request_body(setup, stream=False))
+    connections = [await asyncio.open_connection("127.0.0.1", server.port)
+                   for _ in range(scale.concurrency)]
+    try:
+        first = await exchange(connections[0], request)
+        if not json.loads(first).get("choices"):
+            raise RuntimeError(f"an answer without choices: {first[:300]!r}")
+        await drive(connections, request, max(scale.warmup, scale.concurrency))
+        pids = services.database_pids(setup)
+        commits = server.commits()
+        meter = NeighbourMeter(server.process.pid)
+        cpu = (process_cpu([server.process.pid]), process_cpu(pids), time.process_time())
+        started = time.perf_counter()
+        latencies = await drive(connections, request, scale.concurrent_requests)
+        wall = time.perf_counter() - started
+        pids = sorted(set(pids) | set(services.database_pids(setup)))
+        server_cpu = process_cpu([server.process.pid]) - cpu[0]
+        database_cpu = process_cpu(pids) - cpu[1]
+        client_cpu = time.process_time() - cpu[2]
+        cores = meter.cores()
+        after = server.commits()
+    finally:
+        for _, writer in connections:
+            writer.close()
+    return Load(tuple(latencies), wall, server_cpu, database_cpu, client_cpu,
+                None if commits is None or after is None else after - commits,
+                None if cores is None else max(0.0, cores - database_cpu / wall))
+
+
 # --- one server run -----------------------------------------------------------------------
 
 
@@ -302,6 +436,8 @@ class Scale:
     warmup: int
     engine_requests: int
     rounds: int
+    concurrency: int = 0  # clients of the concurrent runs (0: none)
+    concurrent_requests: int = 0  # measured requests of a concurrent run, all clients together
 
     def counts(self, setup: Setup) -> tuple[int, int]:
         """(warm-up, measured per mode) requests."""
@@ -355,10 +491,32 @@ def ledger_rows(database_url: str) -> int:
         database.dispose()
 
 
+@dataclass
+class Server:
+    """A running server of one setup."""
+
+    process: subprocess.Popen[bytes]
+    root: str  # http://127.0.0.1:port
+    port: int
+    replies: IO[bytes] | None = None  # the commit counts' pipe, read end (see ``serve``)
+
+    def commits(self) -> int | None:
+        """The ledger's commits so far (None without a ledger or the pipe)."""
+        if self.replies is None or self.process.stdin is None:
+            return None
+        self.process.stdin.write(b"?\n")
+        self.process.stdin.flush()
+        line = self.replies.readline()
+        if not line:
+            raise RuntimeError("the server did not answer the commit count")
+        return int(line)
+
+
 @contextlib.contextmanager
-def running(setup: Setup, home: Path, env: dict[str, str],
-            config: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """The server of ``setup``, ready; stopped afterwards."""
+def running(setup: Setup, home: Path, env: dict[str, str], config: Path,
+            count_commits: bool = False) -> Iterator[Server]:
+    """The server of ``setup``, ready; stopped afterwards. ``count_commits`` (scripted
+    servers with a ledger): ``Server.commits`` answers."""
     port = free_port()
     if setup.engine:
         command = [str(Path(sys.executable).with_name("qwenchat")), "serve"]
@@ -367,20 +525,37 @@ def running(setup: Setup, home: Path, env: dict[str, str],
                    "--config-name", setup.name]
     command += ["--port", str(port), "--config", str(config)]
     log_path = home / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-        root = f"http://127.0.0.1:{port}"
+    count_commits = count_commits and bool(setup.ledger) and not setup.engine
+    with log_path.open("wb") as log, contextlib.ExitStack() as pipes:
+        replies, write_end = None, -1
+        if count_commits:
+            read_end, write_end = os.pipe()
+            replies = pipes.enter_context(open(read_end, "rb"))
+            command += ["--commits-fd", str(write_end)]
+        try:
+            process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                stdin=subprocess.PIPE if count_commits else subprocess.DEVNULL,
+                pass_fds=(write_end,) if count_commits else ())
+        finally:
+            if count_commits:  # the server's copy is enough: EOF here if it dies
+                os.close(write_end)
+        server = Server(process, f"http://127.0.0.1:{port}", port, replies)
+        root = server.root
         try:
             deadline = time.monotonic() + 120
             while not _is_ready(root):
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"{setup.name} did not start:\n{log_path.read_text()}")
                 time.sleep(0.1)
-            yield process, root
+            yield server
         except BaseException:
             print(f"  server log {log_path}:\n{log_path.read_text()[-3000:]}")
             raise
         finally:
+            if process.stdin is not None:
+                with contextlib.suppress(OSError):
+                    process.stdin.close()
             process.terminate()
             try:
                 process.wait(timeout=30)
@@ -396,17 +571,50 @@ def _is_ready(root: str) -> bool:
         return False
 
 
-def run_once(setup: Setup, home: Path, model: Path, services: Services, scale: Scale) -> Run:
+@dataclass(frozen=True)
+class Prepared:
+    """A fresh server's home: environment, settings, database and key."""
+
+    env: dict[str, str]
+    config: Path
+    database_url: str
+    secret: str
+
+
+def prepare(setup: Setup, home: Path, model: Path, services: Services) -> Prepared:
     home.mkdir(parents=True)
     env = server_env(setup, home, model, services)
     config = write_config(setup, home)
     database_url = Settings.load(config, env=env).database_url()
     secret = make_key(setup, database_url) if setup.auth else "sk-unused"
+    return Prepared(env, config, database_url, secret)
+
+
+def check_ledger(setup: Setup, database_url: str, expected: int) -> None:
+    """An ``on`` run's ledger holds one row per request."""
+    if setup.ledger:
+        rows = ledger_rows(database_url)
+        if rows != expected:
+            raise RuntimeError(f"{setup.name}: {rows} ledger rows for {expected} requests")
+
+
+def load_once(setup: Setup, home: Path, model: Path, services: Services, scale: Scale) -> Load:
+    """One fresh server under ``scale.concurrency`` concurrent clients."""
+    prepared = prepare(setup, home, model, services)
+    with running(setup, home, prepared.env, prepared.config, count_commits=True) as server:
+        load = asyncio.run(load_phases(setup, server, services, prepared.secret, scale))
+        check_ledger(setup, prepared.database_url,
+                     1 + max(scale.warmup, scale.concurrency) + scale.concurrent_requests)
+    return load
+
+
+def run_once(setup: Setup, home: Path, model: Path, services: Services, scale: Scale) -> Run:
+    prepared = prepare(setup, home, model, services)
     warmup, count = scale.counts(setup)
     run = Run()
-    with running(setup, home, env, config) as (process, root), httpx.Client(
-            timeout=120, headers={"Authorization": f"Bearer {secret}"}) as client:
-        url = f"{root}/compatible-mode/v1/chat/completions"
+    with running(setup, home, prepared.env, prepared.config) as server, httpx.Client(
+            timeout=120, headers={"Authorization": f"Bearer {prepared.secret}"}) as client:
+        process, url = server.process, f"{server.root}/compatible-mode/v1/chat/completions"
         for index in range(warmup):
             send(client, url, request_body(setup, stream=index % 2 == 1))
         meter = NeighbourMeter(process.pid)
@@ -420,10 +628,7 @@ def run_once(setup: Setup, home: Path, model: Path, services: Services, scale: S
         if cores is not None:  # the database servers are part of the run, not neighbours
             database_cpu = process_cpu(services.database_pids(setup)) - database_cpu
             run.neighbours = max(0.0, cores - database_cpu / (time.perf_counter() - started))
-        if setup.ledger:
-            rows, expected = ledger_rows(database_url), warmup + count * len(MODES)
-            if rows != expected:
-                raise RuntimeError(f"{setup.name}: {rows} ledger rows for {expected} requests")
+        check_ledger(setup, prepared.database_url, warmup + count * len(MODES))
     return run
 
 
@@ -468,13 +673,20 @@ def commit_table(setups: Sequence[Setup], services: Services, workdir: Path,
 # --- rounds and the table -----------------------------------------------------------------
 
 
-def interleave(setups: Sequence[Setup], model: Path, services: Services, scale: Scale,
-               workdir: Path) -> dict[str, list[Run]]:
-    """Every setup once per round on a fresh server, the order rotated every round."""
+def rotated(items: Sequence[Setup], shift: int) -> list[Setup]:
+    shift %= max(1, len(items))
+    return [*items[shift:], *items[:shift]]
+
+
+def interleave(setups: Sequence[Setup], loaded: Sequence[Setup], model: Path,
+               services: Services, scale: Scale,
+               workdir: Path) -> tuple[dict[str, list[Run]], dict[str, list[Load]]]:
+    """Every setup once per round on a fresh server, the order rotated every round; then,
+    in the same round, every ``loaded`` setup under concurrent clients, likewise."""
     results: dict[str, list[Run]] = {setup.name: [] for setup in setups}
+    loads: dict[str, list[Load]] = {setup.name: [] for setup in loaded}
     for round_no in range(scale.rounds):
-        shift = round_no % len(setups)
-        for setup in [*setups[shift:], *setups[:shift]]:
+        for setup in rotated(setups, round_no):
             wait_for_quiet(30.0)
             run = run_once(setup, workdir / f"{setup.name}-{round_no + 1}", model, services,
                            scale)
@@ -485,7 +697,19 @@ def interleave(setups: Sequence[Setup], model: Path, services: Services, scale: 
             busy = run.neighbours is not None and run.neighbours > BUSY_NEIGHBOURS
             print(f"round {round_no + 1}/{scale.rounds} {setup.name}: {summary}"
                   + (f" (disturbed: {run.neighbours:.2f} cores busy)" if busy else ""))
-    return results
+        for setup in rotated(loaded, round_no):
+            wait_for_quiet(30.0)
+            load = load_once(setup, workdir / f"{setup.name}-c{scale.concurrency}-{round_no + 1}",
+                             model, services, scale)
+            loads[setup.name].append(load)
+            m = load.metrics()
+            busy = load.neighbours is not None and load.neighbours > BUSY_NEIGHBOURS
+            print(f"round {round_no + 1}/{scale.rounds} {setup.name} x{scale.concurrency}: "
+                  f"{m['rps']:.0f} req/s, p50 {m['p50']:.2f} ms, p99 {m['p99']:.2f} ms, "
+                  f"CPU {m['cpu']:.0f} µs/req, client {m['client']:.0f} µs/req"
+                  + (f", {m['rows']:.1f} rows/commit" if load.commits else "")
+                  + (f" (disturbed: {load.neighbours:.2f} cores busy)" if busy else ""))
+    return results, loads
 
 
 def median_of(runs: Sequence[Run], mode: str, metric: str) -> float:
@@ -525,6 +749,30 @@ def table_row(setup: Setup, mode: str, runs: Sequence[Run], base: Sequence[Run] 
             f"| {median('cpu', 0)} | {plus('cpu', 0)} | {database} |")
 
 
+def load_table(loaded: Sequence[Setup], loads: dict[str, list[Load]]) -> list[str]:
+    rows = ["| config | requests/s | ÷ off | p50 ms | p99 ms | server CPU µs/req "
+            "| database CPU µs/req | client CPU µs/req | rows per commit |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    base = loads.get("off")
+    for setup in loaded:
+        runs = loads[setup.name]
+
+        def median(metric: str, digits: int, runs: Sequence[Load] = runs) -> str:
+            return f"{statistics.median(run.metrics()[metric] for run in runs):.{digits}f}"
+
+        share = "—"
+        if base:  # the median over rounds of the ratio to off in the same round
+            ratios = [run.metrics()["rps"] / off.metrics()["rps"]
+                      for run, off in zip(runs, base, strict=True)]
+            share = f"{statistics.median(ratios):.2f}"
+        database = median("db", 0) if setup.ledger == "postgres" or setup.redis else "—"
+        per_commit = median("rows", 1) if setup.ledger else "—"
+        rows.append(f"| {setup.name} | {median('rps', 0)} | {share} | {median('p50', 2)} "
+                    f"| {median('p99', 2)} | {median('cpu', 0)} | {database} "
+                    f"| {median('client', 0)} | {per_commit} |")
+    return rows
+
+
 def verdicts(results: dict[str, list[Run]]) -> list[str]:
     base = results.get("off")
     lines = []
@@ -542,23 +790,30 @@ def main() -> None:
     server.add_argument("--config-name", required=True, choices=list(BY_NAME))
     server.add_argument("--port", type=int, required=True)
     server.add_argument("--config", type=Path, required=True)
+    server.add_argument("--commits-fd", type=int, help="answer commit counts (see serve)")
     parser.add_argument("--requests", type=int, default=2000, help="per mode and run")
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--engine-requests", type=int, default=200,
                         help="per mode and run of engine-on-sqlite")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=32,
+                        help=f"clients of the concurrent runs ({', '.join(CONCURRENT)}); 0: none")
+    parser.add_argument("--concurrent-requests", type=int, default=4000,
+                        help="measured requests per concurrent run, all clients together")
     parser.add_argument("--configs", default=",".join(BY_NAME),
                         help=f"comma-separated subset of {','.join(BY_NAME)}")
     parser.add_argument("--write", action="store_true", help="write the table to BENCHMARKS.md")
     args = parser.parse_args()
     if args.command == "serve":
-        serve(BY_NAME[args.config_name], args.port, args.config)
+        serve(BY_NAME[args.config_name], args.port, args.config, args.commits_fd)
         return
     unknown = set(args.configs.split(",")) - set(BY_NAME)
     if unknown:
         parser.error(f"unknown configs: {', '.join(sorted(unknown))}")
     setups = [s for s in SETUPS if s.name in args.configs.split(",")]
-    scale = Scale(args.requests, args.warmup, args.engine_requests, args.rounds)
+    loaded = [s for s in setups if s.name in CONCURRENT] if args.concurrency > 0 else []
+    scale = Scale(args.requests, args.warmup, args.engine_requests, args.rounds,
+                  args.concurrency, args.concurrent_requests)
     model = resolve_model_file("starter", default_home(), say=print)
     workdir = Path(tempfile.mkdtemp(prefix="qwenchat-gateway-"))
     with contextlib.ExitStack() as stack:
@@ -566,14 +821,15 @@ def main() -> None:
             postgres=stack.enter_context(PostgresServer())
             if any(s.ledger == "postgres" for s in setups) else None,
             redis=stack.enter_context(RedisServer()) if any(s.redis for s in setups) else None)
-        results = interleave(setups, model, services, scale, workdir)
+        results, loads = interleave(setups, loaded, model, services, scale, workdir)
         commits = commit_table(setups, services, workdir)
-    body = report(setups, results, scale, commits)
+    body = report(setups, results, scale, commits, loaded, loads)
     print(f"\n{body}\n\nServer logs: {workdir}")
     if args.write:
         command = (f".venv/bin/python bench/gateway.py --requests {args.requests} "
                    f"--rounds {args.rounds} --warmup {args.warmup} "
-                   f"--engine-requests {args.engine_requests}"
+                   f"--engine-requests {args.engine_requests} --concurrency {args.concurrency}"
+                   + (f" --concurrent-requests {args.concurrent_requests}" if loaded else "")
                    + ("" if args.configs == ",".join(BY_NAME) else f" --configs {args.configs}")
                    + " --write")
         write_section("Gateway overhead", command, body)
@@ -605,10 +861,30 @@ def describe(scale: Scale) -> list[str]:
     ]
 
 
+def describe_load(scale: Scale) -> str:
+    return (
+        f"Under load: {scale.concurrency} concurrent clients, one keep-alive connection each, "
+        f"{max(scale.warmup, scale.concurrency)} warm-up requests, then "
+        f"{scale.concurrent_requests} non-stream requests (all clients together), each client "
+        "sending its next as soon as its last is answered; a fresh server per configuration "
+        "and round, after the sequential runs of the round. The ledger's group commit shows "
+        "here: a writer thread commits every row waiting in one transaction, and each "
+        "response waits for its row's. The client is a minimal HTTP/1.1 one on asyncio "
+        "streams (httpx.AsyncClient spent ~1.8 ms of CPU per request, several times the "
+        "server's); client CPU: this process's. ÷ off: median over rounds of the ratio to "
+        "`off`'s requests/s in the same round; rows per commit: measured requests ÷ the "
+        "ledger's commits over the phase (`Ledger.num_commits`, asked of the server over a "
+        "pipe before and after). The server is one process (one event loop, plus the "
+        f"ledger's writer thread) on {os.cpu_count()} cores shared with the client and the "
+        "databases.")
+
+
 def report(setups: Sequence[Setup], results: dict[str, list[Run]], scale: Scale,
-           commits: list[str]) -> str:
-    disturbed = sum(1 for runs in results.values() for run in runs
-                    if run.neighbours is not None and run.neighbours > BUSY_NEIGHBOURS)
+           commits: list[str], loaded: Sequence[Setup] = (),
+           loads: dict[str, list[Load]] | None = None) -> str:
+    neighbours = [run.neighbours for runs in results.values() for run in runs]
+    neighbours += [load.neighbours for runs in (loads or {}).values() for load in runs]
+    disturbed = sum(1 for busy in neighbours if busy is not None and busy > BUSY_NEIGHBOURS)
     lines = [
         *describe(scale),
         "", *table(setups, results), "",
@@ -619,6 +895,8 @@ def report(setups: Sequence[Setup], results: dict[str, list[Run]], scale: Scale,
         lines += ["", "One ledger row committed alone, from this script, p50 of 500: a bare "
                       "SQLAlchemy insert + commit, and the same through `Ledger.record` "
                       "(writer thread, future):", "", *commits]
+    if loaded and loads:
+        lines += ["", describe_load(scale), "", *load_table(loaded, loads)]
     if disturbed:
         lines += ["", f"Caution: in {disturbed} run(s) other processes kept more than "
                       f"{BUSY_NEIGHBOURS} cores busy; rerun on a quiet machine."]
