@@ -23,7 +23,7 @@ minutes, and the tables report medians over rounds and qwenchat ÷ peer ratios. 
 workload's table goes into BENCHMARKS.md (not with ``--quick``, a smoke run that only
 prints). Server logs stay in a temporary directory, printed at the end.
 
-llama-server comes from ``bench/build_llama_server.sh`` (same llama.cpp commit as
+llama-server comes from ``scripts/llama_server.sh`` (same llama.cpp commit as
 qwenchat). llama-cpp-python's server needs its extras, installed into .venv with
 ``.venv/bin/python -m pip install sse-starlette starlette-context pydantic-settings``; it is
 started with ``--interrupt_requests False`` (by default a new request cancels the stream in
@@ -851,8 +851,8 @@ RUNNERS: dict[str, Callable[[Bench], Section]] = {
 
 
 def llama_server_binary() -> Path:
-    """The cached llama-server binary (built on first use by bench/build_llama_server.sh)."""
-    script = ROOT / "bench" / "build_llama_server.sh"
+    """The cached llama-server binary (built on first use by scripts/llama_server.sh)."""
+    script = ROOT / "scripts" / "llama_server.sh"
     output = subprocess.run(["bash", str(script)], check=True, capture_output=True, text=True)
     return Path(output.stdout.strip().splitlines()[-1])
 
@@ -879,7 +879,7 @@ def parse_args() -> argparse.Namespace:
                         help="banned with logit_bias so every completion runs to max_tokens "
                              "[default: 2, the starter's <|im_end|>]")
     parser.add_argument("--llama-server", type=Path, default=None,
-                        help="llama-server binary [default: from bench/build_llama_server.sh]")
+                        help="llama-server binary [default: from scripts/llama_server.sh]")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: one round, fewer tokens and users; prints only")
     args = parser.parse_args()

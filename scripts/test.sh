@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set everything up (Python environment, the Redis and PostgreSQL server binaries tests
-# start), then run the checks CI runs: lint (ruff), typing (mypy --strict), import layers
+# start, llama-server built once into the cache as a test upstream), then run the checks CI runs: lint (ruff), typing (mypy --strict), import layers
 # (import-linter) and the test suite (pytest) against the real engine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +8,7 @@ scripts/setup.sh
 scripts/services.sh
 .venv/bin/qwenchat pull starter
 .venv/bin/python scripts/qwen3_fixture.py
+scripts/llama_server.sh >/dev/null
 .venv/bin/ruff check src tests bench scripts
 .venv/bin/mypy
 .venv/bin/lint-imports

@@ -1,4 +1,5 @@
-"""Test helpers: throw-away Redis and PostgreSQL servers on free ports of 127.0.0.1.
+"""Test helpers: throw-away Redis, PostgreSQL and llama-server servers on free ports of
+127.0.0.1.
 
 Each server runs as a subprocess with its files in a fresh temporary directory, which is
 removed when it stops. The binaries come from the system; scripts/services.sh installs them.
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+import httpx
 import psycopg
 import redis
 from psycopg import sql
@@ -205,3 +207,35 @@ class PostgresServer(_ServiceProcess):
                                     **drop_root)
         if result.returncode != 0:
             raise RuntimeError(f"{argv[0]} failed ({result.returncode}):\n{self.log_text()}")
+
+
+class LlamaServer(_ServiceProcess):
+    """llama.cpp's own `llama-server` (built and cached by scripts/llama_server.sh) serving a
+    GGUF model on one thread; ``url`` is its OpenAI base URL."""
+
+    name = "llama-server"
+
+    def __init__(self, model: Path, context_size: int = 2048,
+                 extra_args: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.model = model
+        self.context_size = context_size
+        self.extra_args = extra_args
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> None:
+        script = Path(__file__).resolve().parents[1] / "scripts" / "llama_server.sh"
+        binary = subprocess.run([str(script)], capture_output=True, text=True,
+                                check=True).stdout.strip()
+        self.spawn([binary, "-m", str(self.model), "--host", "127.0.0.1",
+                    "--port", str(self.port), "-t", "1", "-c", str(self.context_size),
+                    "--no-webui", *self.extra_args])
+
+    def ping(self) -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False

@@ -25,8 +25,8 @@ class ServerProcess:
     """`qwenchat serve` in a subprocess, logging to a file."""
 
     def __init__(self, args: list[str], home: Path, log_path: Path,
-                 env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
+                 env: dict[str, str] | None = None, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         env = {**(os.environ if env is None else env), "QWENCHAT_HOME": str(home)}

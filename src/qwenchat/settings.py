@@ -11,7 +11,8 @@ File shape::
     port = 8000
 
     [engine]
-    model = "starter"        # GGUF path, a known alias (qwen3-4b, ...), or "starter"
+    model = "starter"        # GGUF path, a known alias (qwen3-4b, ...), "starter", or
+                             # "none" (serve only the ids deployments map)
     context_size = 8192      # tokens per request (each slot holds this much KV cache)
     threads = 0              # 0 = pick from the core count
     batch_size = 512
@@ -42,6 +43,15 @@ File shape::
 
     [aliases]
     qwen = "qwen3.6-plus"    # extra id answering as an existing one
+
+    [deployments.gpu]        # OpenAI-compatible upstream replicas (docs/upstreams.md)
+    dialect = "vllm"         # "vllm" | "sglang" | "llama-server" | "dashscope" | "openai"
+    replicas = ["http://10.0.0.5:8000/v1", "http://10.0.0.6:8000/v1"]
+    api_key_env = "VLLM_API_KEY"  # the variable holding the upstream's key
+    connect_timeout = 5.0    # seconds; first_byte_timeout, idle_timeout: 120
+    health_interval = 5.0
+    [deployments.gpu.models] # served id -> the upstream's model name
+    "qwen3.6-plus" = "Qwen/Qwen3-32B"
 """
 
 from __future__ import annotations
@@ -112,6 +122,20 @@ class ModelOverride(_Section):
     tpm: int = Field(default=0, ge=0)
 
 
+class UpstreamDeployment(_Section):
+    """OpenAI-compatible servers (vLLM, SGLang, llama-server, DashScope) serving some ids."""
+
+    kind: Literal["openai"] = "openai"
+    dialect: Literal["vllm", "sglang", "llama-server", "dashscope", "openai"] = "openai"
+    replicas: list[str] = Field(min_length=1)  # base URLs, e.g. http://10.0.0.5:8000/v1
+    api_key_env: str = ""  # the variable holding the upstream's key; "": none
+    models: dict[str, str] = Field(min_length=1)  # served id -> the upstream's model name
+    connect_timeout: float = Field(default=5.0, gt=0)
+    first_byte_timeout: float = Field(default=120.0, gt=0)
+    idle_timeout: float = Field(default=120.0, gt=0)
+    health_interval: float = Field(default=5.0, gt=0)
+
+
 class Settings(_Section):
     """The effective configuration of one qwenchat process."""
 
@@ -120,6 +144,7 @@ class Settings(_Section):
     gateway: GatewaySettings = GatewaySettings()
     models: dict[str, ModelOverride] = Field(default_factory=dict)
     aliases: dict[str, str] = Field(default_factory=dict)
+    deployments: dict[str, UpstreamDeployment] = Field(default_factory=dict)
     home: Path = Field(default_factory=lambda: default_home())
 
     @classmethod
@@ -170,6 +195,14 @@ class Settings(_Section):
         if self.aliases:
             lines.append("[aliases]")
             lines += [f'"{k}" = {_toml_value(v)}' for k, v in self.aliases.items()]
+            lines.append("")
+        for name, deployment in self.deployments.items():
+            lines.append(f"[deployments.{name}]")
+            for key, value in deployment.model_dump(exclude={"models"}).items():
+                lines.append(f"{key} = {_toml_value(value)}")
+            lines.append(f"[deployments.{name}.models]")
+            lines += [f'"{k}" = {_toml_value(v)}' for k, v in deployment.models.items()]
+            lines.append("")
         return "\n".join(lines).rstrip() + "\n"
 
 
@@ -246,4 +279,6 @@ def _toml_value(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -37,7 +37,7 @@ def test_every_builtin_id_is_served_by_the_default_file(tmp_path: Path, default_
 
     assert catalog.ids() == list(BUILTIN_PROFILES)
     assert catalog.model_files() == [default_file]
-    assert catalog.describe() == [(model_id, default_file) for model_id in BUILTIN_PROFILES]
+    assert catalog.describe() == [(model_id, str(default_file)) for model_id in BUILTIN_PROFILES]
     deployment = catalog.resolve("qwen-plus")
     assert deployment.profile is BUILTIN_PROFILES["qwen-plus"]
     assert deployment.model_file == default_file
@@ -117,3 +117,49 @@ def test_resolving_an_unknown_id_is_model_not_found(tmp_path: Path, default_file
     assert caught.value.message == (
         "The model `gpt-4o` does not exist or you do not have access to it."
     )
+
+
+UPSTREAM = '''
+[deployments.gpu]
+dialect = "vllm"
+replicas = ["http://10.0.0.5:8000/v1"]
+[deployments.gpu.models]
+"qwen3.6-plus" = "Qwen/Qwen3-32B"
+"qwen-plus" = "Qwen/Qwen3-32B"
+'''
+
+
+def test_deployments_serve_their_ids_and_the_rest_stays_local(tmp_path: Path,
+                                                              default_file: Path) -> None:
+    catalog = _build(tmp_path, f'[engine]\nmodel = "{default_file}"\n{UPSTREAM}'
+                               '[aliases]\nbig = "qwen-plus"\n')
+    served = catalog.resolve("qwen3.6-plus")
+    assert served.upstream is not None and served.model_file is None
+    assert (served.upstream.deployment, served.upstream.model) == ("gpu", "Qwen/Qwen3-32B")
+    assert served.name == "gpu:Qwen/Qwen3-32B"
+    assert served.profile is BUILTIN_PROFILES["qwen3.6-plus"]
+    assert catalog.resolve("big").upstream == catalog.resolve("qwen-plus").upstream
+    assert catalog.resolve("qwen-turbo").model_file == default_file
+    assert catalog.upstream_deployments() == ["gpu"]
+    assert catalog.model_files() == [default_file]
+
+
+def test_with_no_local_model_only_the_mapped_ids_are_served(tmp_path: Path) -> None:
+    catalog = _build(tmp_path, f'[engine]\nmodel = "none"\n{UPSTREAM}')
+    assert catalog.ids() == ["qwen3.6-plus", "qwen-plus"]
+    assert catalog.model_files() == []
+    with pytest.raises(ModelNotFound):
+        catalog.resolve("qwen-turbo")
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ('[deployments.cpu]\nreplicas = ["http://h/v1"]\n[deployments.cpu.models]\n'
+     '"my-model" = "x"\n', "not a built-in model id"),
+    ('[deployments.cpu]\nreplicas = ["http://h/v1"]\n[deployments.cpu.models]\n'
+     '"qwen-plus" = "y"\n', "already served by deployment 'gpu'"),
+    ('[models."qwen-plus"]\nfile = "starter"\n', "also has a model file"),
+])
+def test_conflicting_deployment_mappings_are_config_errors(tmp_path: Path, extra: str,
+                                                           message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        _build(tmp_path, f'[engine]\nmodel = "none"\n{UPSTREAM}{extra}')

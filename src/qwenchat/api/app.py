@@ -57,12 +57,14 @@ def create_app(service: ChatService, gateway: Gateway) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await service.start()
         state.task = asyncio.create_task(load())
         try:
             yield
         finally:
             await asyncio.shield(state.task)
             await asyncio.to_thread(service.close)
+            await service.stop()
             await gateway.close()
 
     app = FastAPI(title="qwenchat", version=__version__, lifespan=lifespan,
@@ -76,7 +78,8 @@ def create_app(service: ChatService, gateway: Gateway) -> FastAPI:
         if service.is_ready:
             engines = engine_samples(service)
             return json_response({"status": "ok", "models": service.catalog.ids(),
-                                  **service.load_counts(), "engines": engines})
+                                  **service.load_counts(), "engines": engines,
+                                  "upstreams": service.upstream_status()})
         if state.error is not None:
             return json_response({"status": "error", "message": state.error}, 503)
         return json_response({"status": "loading"}, 503)

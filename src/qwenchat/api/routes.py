@@ -51,8 +51,8 @@ def build_router(service: ChatService, gateway: Gateway, started: int) -> APIRou
             chat_request = parse_chat_request(body)
             ticket.stream = chat_request.stream
             deployment = service.catalog.resolve(chat_request.model)
-            ticket.route(chat_request.model, deployment.model_file.name)
-            prepared = await service.prepare(chat_request, admit=ticket.admit)
+            ticket.route(chat_request.model, deployment.name)
+            prepared = await service.prepare(chat_request, admit=ticket.admit, body=body)
         except QwenchatError as exc:
             if not ticket.model:
                 named = _model_named_in(body or await request.body())
@@ -84,7 +84,7 @@ def build_router(service: ChatService, gateway: Gateway, started: int) -> APIRou
         """OpenAI's model list, each card naming the model file behind it in ``root``."""
         cards = models_list(ids, started, "qwenchat")
         for card in cards["data"]:
-            card["root"] = service.catalog.resolve(card["id"]).model_file.name
+            card["root"] = service.catalog.resolve(card["id"]).name
         return cards
 
     async def list_models(request: Request) -> Response:

@@ -12,7 +12,11 @@ Built from :class:`~qwenchat.settings.Settings`:
   new name, add an alias;
 * ``[aliases] name = "<id>"`` adds ``name`` as an extra id with the target's profile (its
   ``id`` replaced by ``name``) and file. The target must be a built-in id; an unknown
-  target, or an alias that would shadow a built-in id, is a ``ConfigError`` naming it.
+  target, or an alias that would shadow a built-in id, is a ``ConfigError`` naming it;
+* ``[deployments.<name>.models] "<id>" = "<upstream model>"`` serves that built-in id from
+  an OpenAI-compatible upstream instead (an id mapped twice, or also given a ``file``, is a
+  ``ConfigError``);
+* ``engine.model = "none"`` serves no id locally: only the ids the deployments map.
 
 Each distinct spec is resolved once, so the service loads each file once
 (:meth:`Catalog.model_files`).
@@ -32,13 +36,32 @@ from qwenchat.core import ModelProfile
 from qwenchat.errors import ConfigError, ModelNotFound
 from qwenchat.settings import Settings
 
+NO_LOCAL_MODEL = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamModel:
+    """A model of an upstream deployment: the deployment's name and the model's own name."""
+
+    deployment: str
+    model: str
+
 
 @dataclass(frozen=True, slots=True)
 class Deployment:
-    """What serves one model id: its profile and the GGUF file the engine loads."""
+    """What serves one model id: its profile, and the GGUF file the engine loads or the
+    upstream model (exactly one of the two)."""
 
     profile: ModelProfile
-    model_file: Path
+    model_file: Path | None = None
+    upstream: UpstreamModel | None = None
+
+    @property
+    def name(self) -> str:
+        """What answers, for model cards' ``root`` and the usage ledger."""
+        if self.upstream is not None:
+            return f"{self.upstream.deployment}:{self.upstream.model}"
+        return self.model_file.name if self.model_file is not None else ""
 
 
 class Catalog:
@@ -67,16 +90,22 @@ class Catalog:
             return files[spec]
 
         default = settings.engine.model
+        upstream = _upstream_models(settings)
         deployments: dict[str, Deployment] = {}
         for model_id, profile in BUILTIN_PROFILES.items():
             override = settings.models.get(model_id)
             spec = override.file if override is not None and override.file else default
-            deployments[model_id] = Deployment(profile, file_for(spec))
+            if model_id in upstream:
+                deployments[model_id] = Deployment(profile, upstream=upstream[model_id])
+            elif spec != NO_LOCAL_MODEL:
+                deployments[model_id] = Deployment(profile, file_for(spec))
         for name, target in settings.aliases.items():
+            if target not in deployments:
+                raise ConfigError(f"[aliases] {name} = \"{target}\": '{target}' is not served "
+                                  "(engine.model is \"none\" and no deployment maps it).")
             served = deployments[target]
-            deployments[name] = Deployment(
-                dataclasses.replace(served.profile, id=name), served.model_file
-            )
+            deployments[name] = dataclasses.replace(
+                served, profile=dataclasses.replace(served.profile, id=name))
         return cls(deployments)
 
     def resolve(self, model_id: str) -> Deployment:
@@ -92,11 +121,38 @@ class Catalog:
 
     def model_files(self) -> list[Path]:
         """The distinct model files, in first-use order, so each is loaded once."""
-        return list(dict.fromkeys(d.model_file for d in self._deployments.values()))
+        return list(dict.fromkeys(d.model_file for d in self._deployments.values()
+                                  if d.model_file is not None))
 
-    def describe(self) -> list[tuple[str, Path]]:
-        """``(id, model file)`` for every served id, for the startup log and ``/models``."""
-        return [(model_id, d.model_file) for model_id, d in self._deployments.items()]
+    def upstream_deployments(self) -> list[str]:
+        """The names of the upstream deployments that serve some id, in first-use order."""
+        return list(dict.fromkeys(d.upstream.deployment for d in self._deployments.values()
+                                  if d.upstream is not None))
+
+    def describe(self) -> list[tuple[str, str]]:
+        """``(id, what answers)`` for every served id, for the startup log."""
+        return [(model_id, str(d.model_file or d.name))
+                for model_id, d in self._deployments.items()]
+
+
+def _upstream_models(settings: Settings) -> dict[str, UpstreamModel]:
+    """Served id -> upstream model, from every deployment's ``models`` table."""
+    mapped: dict[str, UpstreamModel] = {}
+    for name, deployment in settings.deployments.items():
+        for model_id, upstream_name in deployment.models.items():
+            where = f"[deployments.{name}.models] \"{model_id}\""
+            if model_id not in BUILTIN_PROFILES:
+                raise ConfigError(f"{where}: '{model_id}' is not a built-in model id; map a "
+                                  "built-in id and add a name under [aliases].")
+            if model_id in mapped:
+                raise ConfigError(f"{where}: '{model_id}' is already served by deployment "
+                                  f"'{mapped[model_id].deployment}'.")
+            override = settings.models.get(model_id)
+            if override is not None and override.file:
+                raise ConfigError(f"{where}: '{model_id}' also has a model file "
+                                  f"([models.\"{model_id}\"] file).")
+            mapped[model_id] = UpstreamModel(name, upstream_name)
+    return mapped
 
 
 def _check_config(settings: Settings) -> None:

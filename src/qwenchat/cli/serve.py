@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -63,11 +64,15 @@ def serve(host: str | None, port: int | None, model: str | None, config_path: Pa
         raise click.ClickException(exc.message) from exc
     click.echo(f"qwenchat: auth {settings.gateway.auth}, usage ledger at "
                f"{gateway.database.url.render_as_string(hide_password=True)}", err=True)
-    for model_id, path in catalog.describe():
-        logging.getLogger("qwenchat").debug("%s -> %s", model_id, path)
-    for path in catalog.model_files():
-        click.echo(f"qwenchat: serving {len(catalog.ids())} model ids from {path}", err=True)
-    service = ChatService(catalog, settings.engine)
+    served = catalog.describe()
+    for model_id, source in served:
+        logging.getLogger("qwenchat").debug("%s -> %s", model_id, source)
+    for source, count in Counter(source for _, source in served).items():
+        click.echo(f"qwenchat: serving {count} model ids from {source}", err=True)
+    try:
+        service = ChatService(catalog, settings.engine, settings.deployments)
+    except QwenchatError as exc:
+        raise click.ClickException(exc.message) from exc
     serve_forever(service, gateway, host=settings.server.host, port=settings.server.port,
                   log_level=settings.server.log_level)
 

@@ -43,7 +43,7 @@ class Ticket:
         self._started = time.perf_counter()
         self._first_token: float | None = None
         self._finish_reason: str | None = None
-        self._usage = Usage(prompt_tokens=0, completion_tokens=0)
+        self._usage = self._admitted = Usage(prompt_tokens=0, completion_tokens=0)
         self._rules: Sequence[Rule] = ()
         self._is_open = False
         self._is_abandoned = False
@@ -73,7 +73,8 @@ class Ticket:
         refused = await self._gateway.limits.admit(rules, prompt_tokens) if rules else None
         if refused is None:
             self._rules = rules
-            self._usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=0)
+            self._usage = self._admitted = Usage(prompt_tokens=prompt_tokens,
+                                                 completion_tokens=0)
             return
         retry_after = refused.retry_after
         if refused.dimension is Dimension.REQUESTS:
@@ -95,7 +96,7 @@ class Ticket:
         """The response is whole: charge, record and wait until the row is committed."""
         row = self._end(200, None)
         if row is not None:
-            await self._gateway.charge(self._rules, self._usage.completion_tokens)
+            await self._gateway.charge(self._rules, self._uncharged_tokens())
             await self._gateway.ledger.record_durably(row)
 
     def fail(self, error: QwenchatError) -> None:
@@ -127,8 +128,15 @@ class Ticket:
             self._usage = usage
         row = self._end(CLIENT_CLOSED, "client_closed_request")
         if row is not None:
-            await self._gateway.charge(self._rules, self._usage.completion_tokens)
+            await self._gateway.charge(self._rules, self._uncharged_tokens())
             self._gateway.ledger.record(row)
+
+    def _uncharged_tokens(self) -> int:
+        """Tokens used beyond the prompt count charged at admission: the completion, and
+        the prompt's excess over an estimate (an upstream counts the prompt itself)."""
+        usage = self._usage
+        return usage.completion_tokens + max(0, usage.prompt_tokens
+                                             - self._admitted.prompt_tokens)
 
     def _end(self, status: int, code: str | None) -> UsageRow | None:
         """The row of this request, once (None if it has already ended); metrics."""

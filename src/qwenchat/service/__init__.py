@@ -1,5 +1,7 @@
-"""ChatService: composes catalog, protocol rules, chat templates and engines into ChatEvents."""
+"""ChatService: composes catalog, protocol rules, chat templates, engines and upstreams into
+ChatEvents."""
 
-from qwenchat.service.chat_service import ChatService, PreparedChat
+from qwenchat.service.chat_service import ChatService, LocalChat
+from qwenchat.service.prepared import PreparedChat
 
-__all__ = ["ChatService", "PreparedChat"]
+__all__ = ["ChatService", "LocalChat", "PreparedChat"]

@@ -1,6 +1,8 @@
 """ChatService: model id -> deployment -> prompt -> engine -> ChatEvents.
 
-Serving a request has two steps so that every refusal happens before a response starts:
+Ids the catalog maps to an upstream deployment are answered by its replicas
+(``qwenchat.upstream``); the rest by the local llama.cpp engines. Serving a request has two
+steps so that every refusal happens before a response starts:
 :meth:`ChatService.prepare` resolves the model, applies its rules, renders and tokenizes
 the prompt, checks its length, lets the caller admit it by its prompt size (the gateway's
 rate limits) and queues the job (raising the errors of errors.py);
@@ -10,9 +12,10 @@ rate limits) and queues the job (raising the errors of errors.py);
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +27,9 @@ from qwenchat.errors import ModelUnavailable, QwenchatError
 from qwenchat.protocol import check_for_model
 from qwenchat.service.bridge import EventSink, usage_of
 from qwenchat.service.constraints import answer_grammar
-from qwenchat.settings import EngineSettings
+from qwenchat.service.prepared import PreparedChat
+from qwenchat.settings import EngineSettings, UpstreamDeployment
+from qwenchat.upstream import Upstream, estimate_prompt_tokens
 
 _log = logging.getLogger("qwenchat.service")
 
@@ -33,8 +38,8 @@ END_REASONING = "\n</think>\n\n"
 
 
 @dataclass
-class PreparedChat:
-    """A validated, queued request; iterate :meth:`events` exactly once."""
+class LocalChat:
+    """A validated request queued on a local engine; iterate :meth:`events` exactly once."""
 
     request: ChatRequest
     profile: ModelProfile
@@ -81,10 +86,15 @@ class PreparedChat:
 
 
 class ChatService:
-    """Answers chat requests for every id of the catalog from local engines."""
+    """Answers chat requests for every id of the catalog, from local engines and upstream
+    deployments."""
 
-    def __init__(self, catalog: Catalog, settings: EngineSettings) -> None:
+    def __init__(self, catalog: Catalog, settings: EngineSettings,
+                 deployments: Mapping[str, UpstreamDeployment] | None = None) -> None:
         self.catalog = catalog
+        self._upstreams = {name: Upstream(name, config)
+                           for name, config in (deployments or {}).items()
+                           if name in catalog.upstream_deployments()}
         self._default_system = settings.default_system_prompt
         self._engines: dict[Path, LocalEngine] = {
             path: LocalEngine(EngineConfig(
@@ -113,6 +123,12 @@ class ChatService:
         metrics = {path.name: engine.metrics() for path, engine in self._engines.items()}
         return {name: snapshot for name, snapshot in metrics.items() if snapshot is not None}
 
+    def upstream_status(self) -> dict[str, list[dict[str, object]]]:
+        """Each upstream deployment's replicas: URL, whether up, requests in flight."""
+        return {name: [{"url": r.url, "up": r.is_up, "in_flight": r.in_flight}
+                       for r in upstream.replicas.replicas]
+                for name, upstream in self._upstreams.items()}
+
     def load(self) -> None:
         """Load every model (blocking: run it off the event loop)."""
         for path, engine in self._engines.items():
@@ -132,16 +148,38 @@ class ChatService:
         for engine in self._engines.values():
             engine.close()
 
-    async def prepare(self, request: ChatRequest, *,
-                      admit: Callable[[int], Awaitable[None]] | None = None) -> PreparedChat:
-        """Validate, render, tokenize and queue ``request``; raise before any output.
+    async def start(self) -> None:
+        """Open the upstreams' connection pools and health checks (on the event loop)."""
+        for upstream in self._upstreams.values():
+            await upstream.start()
 
-        ``admit`` is called with the prompt's token count before the job is queued; it
-        refuses the request by raising.
+    async def stop(self) -> None:
+        """Close the upstreams' connections."""
+        for upstream in self._upstreams.values():
+            await upstream.close()
+
+    async def prepare(self, request: ChatRequest, *,
+                      admit: Callable[[int], Awaitable[None]] | None = None,
+                      body: bytes = b"") -> PreparedChat:
+        """Validate ``request`` and start it: render, tokenize and queue it on a local
+        engine, or open its stream on an upstream replica; raise before any output.
+
+        ``admit`` is called with the prompt's token count (an estimate for an upstream)
+        before anything is queued or sent; it refuses the request by raising. ``body`` is
+        the request as sent, which an upstream receives (translated to its dialect).
         """
         started = time.perf_counter()
         deployment = self.catalog.resolve(request.model)
         request = check_for_model(request, deployment.profile)
+        if deployment.upstream is not None:
+            upstream = self._upstreams[deployment.upstream.deployment]
+            wire = json.loads(body)
+            estimate = estimate_prompt_tokens(wire)
+            if admit is not None:
+                await admit(estimate)
+            return await upstream.open(wire, request, deployment.upstream.model, estimate)
+        if deployment.model_file is None:  # the catalog gives every id one or the other
+            raise ModelUnavailable()
         engine = self._engines[deployment.model_file]
         if not engine.is_ready:
             raise ModelUnavailable()
@@ -160,7 +198,7 @@ class ChatService:
         if admit is not None:
             await admit(len(prompt))
         engine.submit(job)
-        return PreparedChat(request, deployment.profile, job, sink, started)
+        return LocalChat(request, deployment.profile, job, sink, started)
 
     def _compile(self, engine: LocalEngine, template: ChatTemplate,
                  request: ChatRequest) -> tuple[PromptPlan, list[int], str | None]:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Build llama-server, the benchmark peer, from the llama.cpp source vendored in the
-# llama-cpp-python sdist that qwenchat runs on (same llama.cpp commit, same compiler flags
-# family). Bench-only: the binary lives in the cache, never in the repository.
-#   bench/build_llama_server.sh            -> prints the binary's path
+# Build llama-server (the benchmarks' peer and an upstream replica in the tests) from the
+# llama.cpp source vendored in the llama-cpp-python sdist that qwenchat runs on (same
+# llama.cpp commit, same compiler flags family). The binary lives in the cache, never in
+# the repository; later runs only print its path.
+#   scripts/llama_server.sh            -> prints the binary's path
 set -euo pipefail
 VERSION="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
 CACHE="${QWENCHAT_CACHE:-$HOME/.cache/qwenchat}/llama-server-$VERSION"

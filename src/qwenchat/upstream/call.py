@@ -1,0 +1,124 @@
+"""``UpstreamCall``: one request streaming from the replica that took it.
+
+It is made once the replica's first chunk has arrived (see ``deployment.py``), so by then
+the request can no longer move to another replica. :meth:`UpstreamCall.events` yields the
+ChatEvents as chunks arrive, without buffering, and makes sure the stream ends the way
+ChatEvents promise: a ``Finish`` for every choice, then exactly one ``Usage``. Leaving the
+iteration early (the client went away) closes the upstream connection, which makes vLLM,
+SGLang and llama-server abort the generation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+
+from qwenchat.core import ChatEvent, Finish, FinishReason, Usage
+from qwenchat.errors import ModelUnavailable, QwenchatError
+from qwenchat.upstream.dialects import chunk_events
+
+_log = logging.getLogger("qwenchat.upstream")
+
+DONE = "[DONE]"
+
+
+async def next_chunk(lines: AsyncIterator[str]) -> dict[str, Any] | None:
+    """The next ``data:`` chunk of an SSE stream; None at ``[DONE]`` or the end."""
+    async for line in lines:
+        if not line.startswith("data:"):
+            continue  # blank separators, comments, event names
+        data = line[5:].strip()
+        if data == DONE:
+            return None
+        try:
+            chunk = json.loads(data)
+        except ValueError as exc:
+            raise ModelUnavailable("The upstream sent a malformed stream.") from exc
+        if isinstance(chunk, dict):
+            return chunk
+    return None
+
+
+class UpstreamCall:
+    """A request's open stream; iterate :meth:`events` once."""
+
+    def __init__(self, response: httpx.Response, lines: AsyncIterator[str],
+                 first: dict[str, Any] | None, *, n: int, prompt_estimate: int,
+                 on_end: Callable[[], None]) -> None:
+        self._response = response
+        self._lines = lines
+        self._first = first
+        self._n = n
+        self._prompt_estimate = prompt_estimate
+        self._on_end = on_end
+        self._finished: set[int] = set()
+        self._usage: Usage | None = None
+        self._num_deltas = 0
+        self._closed = False
+        self._closing: asyncio.Task[None] | None = None
+
+    async def events(self) -> AsyncIterator[ChatEvent]:
+        """The request's ChatEvents, ending with its ``Usage``."""
+        try:
+            chunk = self._first
+            while chunk is not None:
+                for event in chunk_events(chunk):
+                    if isinstance(event, Usage):
+                        self._usage = event
+                        continue
+                    self._note(event)
+                    yield event
+                chunk = await next_chunk(self._lines)
+            for choice in range(self._n):
+                if choice not in self._finished:
+                    yield Finish(choice, FinishReason.STOP)
+            yield self._usage or self._estimated_usage()
+        except httpx.HTTPError as exc:
+            raise ModelUnavailable("The upstream stream broke off.") from exc
+        finally:
+            await self.aclose()
+
+    def cancel(self) -> None:
+        """Stop (the client went away before reading): close the upstream connection."""
+        if self._closed:
+            return
+        try:
+            self._closing = asyncio.get_running_loop().create_task(self.aclose())
+        except RuntimeError:  # no event loop (a finalizer at exit): the pool closes it
+            self._closed = True
+            self._on_end()
+
+    async def final_usage(self, timeout: float = 30.0) -> Usage | None:
+        """What the upstream reported, else the admission estimate and one token per delta
+        streamed (the client left before the usage chunk)."""
+        await self.aclose()
+        return self._usage or Usage(prompt_tokens=self._prompt_estimate,
+                                    completion_tokens=self._num_deltas)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._response.aclose()
+        except (httpx.HTTPError, QwenchatError) as exc:  # closing a broken stream
+            _log.debug("closing an upstream stream: %s", exc)
+        finally:
+            self._on_end()
+
+    def _note(self, event: ChatEvent) -> None:
+        if isinstance(event, Finish):
+            self._finished.add(event.choice)
+        else:
+            self._num_deltas += 1
+
+    def _estimated_usage(self) -> Usage:
+        """For an upstream that sent no usage: the admission estimate and one token per
+        streamed delta (logged, since limits and the ledger then count approximately)."""
+        _log.warning("the upstream sent no usage: counting an estimate")
+        return Usage(prompt_tokens=self._prompt_estimate, completion_tokens=self._num_deltas)

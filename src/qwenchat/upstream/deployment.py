@@ -1,0 +1,170 @@
+"""``Upstream``: one deployment of OpenAI-compatible replicas, as the service uses it.
+
+:meth:`Upstream.open` sends a request to the best replica (``replicas.py``) and returns
+once that replica's first chunk has arrived. Until then nothing has reached the client, so
+a connection error, a timeout (connect, or first byte) or a 5xx answer takes the replica
+out and the request goes to the next one; after it, the request stays where it is. A 4xx
+answer is the request's own fault: it is returned as a DashScope error at once. A
+background task checks every replica's ``/models`` every ``health_interval`` seconds and
+brings recovered ones back. The upstream's API key comes from the environment variable
+the settings name, and is sent only to the replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from qwenchat.core import ChatRequest
+from qwenchat.errors import ConfigError, ModelUnavailable, QwenchatError
+from qwenchat.settings import UpstreamDeployment
+from qwenchat.upstream.call import UpstreamCall, next_chunk
+from qwenchat.upstream.dialects import Dialect, error_from, upstream_body
+from qwenchat.upstream.replicas import Replica, ReplicaSet
+
+_log = logging.getLogger("qwenchat.upstream")
+
+
+class _TryAnother(Exception):
+    """This replica failed before its first byte; the next one may not."""
+
+
+class Upstream:
+    """The replicas of one ``[deployments.<name>]`` and the HTTP client that reaches them."""
+
+    def __init__(self, name: str, settings: UpstreamDeployment) -> None:
+        self.name = name
+        self.dialect = Dialect(settings.dialect)
+        self._settings = settings
+        self.replicas = ReplicaSet(settings.replicas)
+        self._headers: dict[str, str] = {}
+        if settings.api_key_env:
+            key = os.environ.get(settings.api_key_env)
+            if not key:
+                raise ConfigError(f"[deployments.{name}] api_key_env: the variable "
+                                  f"{settings.api_key_env} is not set.")
+            self._headers["Authorization"] = f"Bearer {key}"
+        self._client: httpx.AsyncClient | None = None
+        self._health: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Open the connection pool and start the health checks (on the event loop)."""
+        settings = self._settings
+        timeout = httpx.Timeout(settings.idle_timeout, connect=settings.connect_timeout)
+        self._client = httpx.AsyncClient(timeout=timeout, headers=self._headers,
+                                         limits=httpx.Limits(max_connections=None))
+        self._health = asyncio.get_running_loop().create_task(self._check_forever())
+
+    async def close(self) -> None:
+        if self._health is not None:
+            self._health.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def open(self, body: dict[str, Any], request: ChatRequest, model: str,
+                   prompt_estimate: int) -> UpstreamCall:
+        """Start ``request`` on a replica; returns once its first chunk has arrived."""
+        payload = upstream_body(body, request, model, self.dialect)
+        conversation = conversation_key(body)
+        for replica in self.replicas.candidates(conversation):
+            try:
+                return await self._try(replica, payload, request.n, prompt_estimate,
+                                       conversation)
+            except _TryAnother as exc:
+                _log.warning("%s: replica %s failed before the first byte (%s); trying the "
+                             "next", self.name, replica.url, exc)
+        raise ModelUnavailable(f"No replica of deployment '{self.name}' answered.")
+
+    async def _try(self, replica: Replica, payload: dict[str, Any], n: int,
+                   prompt_estimate: int, conversation: str | None) -> UpstreamCall:
+        self.replicas.started(replica)
+        opened: list[httpx.Response] = []  # to close whatever a timeout interrupts
+        try:
+            response, lines, first = await asyncio.wait_for(
+                self._first_chunk(replica, payload, opened), self._settings.first_byte_timeout)
+        except (httpx.HTTPError, asyncio.TimeoutError, _TryAnother) as exc:
+            self.replicas.failed(replica)
+            await _close(opened)
+            raise exc if isinstance(exc, _TryAnother) else _TryAnother(repr(exc)) from exc
+        except BaseException:
+            self.replicas.finished(replica, None)
+            await _close(opened)
+            raise
+        return UpstreamCall(response, lines, first, n=n, prompt_estimate=prompt_estimate,
+                            on_end=lambda: self.replicas.finished(replica, conversation))
+
+    async def _first_chunk(self, replica: Replica, payload: dict[str, Any],
+                           opened: list[httpx.Response]
+                           ) -> tuple[httpx.Response, AsyncIterator[str], dict[str, Any] | None]:
+        """Send the request; the response, its lines and its first chunk."""
+        if self._client is None:
+            raise ModelUnavailable(f"Deployment '{self.name}' has not started.")
+        request = self._client.build_request("POST", f"{replica.url}/chat/completions",
+                                             json=payload)
+        response = await self._client.send(request, stream=True)
+        opened.append(response)
+        if response.status_code >= 400:
+            raise self._refusal(response.status_code, await response.aread())
+        lines = response.aiter_lines()
+        return response, lines, await next_chunk(lines)
+
+    @staticmethod
+    def _refusal(status: int, body: bytes) -> QwenchatError | _TryAnother:
+        if status >= 500:
+            return _TryAnother(f"HTTP {status}")
+        return error_from(status, body)
+
+    async def _check_forever(self) -> None:
+        while True:
+            await asyncio.gather(*(self._check(r) for r in self.replicas.replicas))
+            await asyncio.sleep(self._settings.health_interval)
+
+    async def _check(self, replica: Replica) -> None:
+        if self._client is None:
+            return
+        try:
+            reply = await self._client.get(f"{replica.url}/models",
+                                           timeout=self._settings.connect_timeout)
+            healthy = reply.status_code == 200
+        except httpx.HTTPError:
+            healthy = False
+        if healthy != replica.is_up:
+            _log.warning("%s: replica %s is %s", self.name, replica.url,
+                         "back" if healthy else "down")
+        self.replicas.checked(replica, healthy)
+
+
+async def _close(responses: list[httpx.Response]) -> None:
+    for response in responses:
+        with contextlib.suppress(httpx.HTTPError):
+            await response.aclose()
+
+
+def conversation_key(body: dict[str, Any]) -> str | None:
+    """What stays the same across a conversation's turns: its system and first user
+    messages (None for a one-message request, which has no next turn to place)."""
+    messages = body.get("messages") or []
+    if len(messages) < 2 and not any(isinstance(m, dict) and m.get("role") == "system"
+                                     for m in messages):
+        return None
+    head = [m for m in messages if isinstance(m, dict) and m.get("role") == "system"][:1]
+    head += [m for m in messages if isinstance(m, dict) and m.get("role") == "user"][:1]
+    text = json.dumps(head, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def estimate_prompt_tokens(body: dict[str, Any]) -> int:
+    """A prompt's size before the upstream has counted it: ~4 characters per token."""
+    text = json.dumps(body.get("messages") or [], ensure_ascii=False)
+    text += json.dumps(body.get("tools") or [], ensure_ascii=False)
+    return max(1, len(text) // 4)
