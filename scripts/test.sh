@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set everything up (Python environment, the Redis and PostgreSQL server binaries tests
-# start, llama-server built once into the cache as a test upstream), then run the checks CI runs: lint (ruff), typing (mypy --strict), import layers
-# (import-linter) and the test suite (pytest) against the real engine.
+# start, llama-server built once into the cache as a test upstream), then run the checks
+# CI runs: lint (ruff), typing (mypy --strict), import layers (import-linter) and the test
+# suite (pytest) against the real engine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
