@@ -176,6 +176,9 @@ def test_a_killed_replica_fails_only_what_it_was_serving_and_gets_traffic_once_b
     cluster.restart(0)
     time.sleep(1.5)  # two health checks
     assert [replica["up"] for replica in pool_status(cluster)] == [True, True]
+    scraped = httpx.get(f"{cluster.gateway.url}/metrics").text
+    assert scraped.count('qwenchat_upstream_replica_up{deployment="pool"') == 2
+    assert 'qwenchat_upstream_replica_up{deployment="dead"' in scraped
     before = cluster.jobs(0)
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(ask, range(8))) == [200] * 8

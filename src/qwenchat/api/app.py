@@ -71,6 +71,7 @@ def create_app(service: ChatService, gateway: Gateway) -> FastAPI:
                   docs_url="/docs", redoc_url=None)
     install_error_handlers(app)
     gateway.metrics.watch_engines(lambda: engine_samples(service))
+    gateway.metrics.watch_upstreams(service.upstream_status)
     app.include_router(build_router(service, gateway, int(time.time())))
 
     @app.get("/health")

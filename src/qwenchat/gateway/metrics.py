@@ -11,12 +11,14 @@ Families (all prefixed ``qwenchat_``): ``requests_total{model,status,code}``,
 ``rate_limit_rejections_total{model,code}``, ``requests_in_progress{model}``, and per engine
 ``engine_slots``, ``engine_slots_busy``, ``engine_requests_running``,
 ``engine_queue_depth``, ``engine_prefix_cache_hit_ratio``, ``engine_prompt_tokens_total``,
-``engine_cached_tokens_total``, ``engine_completion_tokens_total``.
+``engine_cached_tokens_total``, ``engine_completion_tokens_total``, and per upstream
+replica ``upstream_replica_up`` and ``upstream_requests_in_flight``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -33,6 +35,9 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 EngineSamples = Callable[[], Mapping[str, Mapping[str, float]]]
 """Engine name -> its numbers (the fields of ``EngineMetrics`` and ``prefix_hit_rate``)."""
+
+UpstreamSamples = Callable[[], Mapping[str, list[dict[str, Any]]]]
+"""Deployment name -> its replicas (``url``, ``up``, ``in_flight``)."""
 
 _LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 _TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -57,7 +62,8 @@ class GatewayMetrics:
     """The counters and histograms one app records into, and their text exposition."""
 
     def __init__(self) -> None:
-        disable_created_metrics()  # type: ignore[no-untyped-call] # no ``*_created`` series: they double the output
+        # no ``*_created`` series: they would double the output
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter("qwenchat_requests", "Chat requests by outcome.",
                                 ["model", "status", "code"], registry=self.registry)
@@ -79,6 +85,10 @@ class GatewayMetrics:
     def watch_engines(self, engines: EngineSamples) -> None:
         """Report the numbers ``engines`` returns at each scrape (call once)."""
         self.registry.register(_EngineCollector(engines))
+
+    def watch_upstreams(self, upstreams: UpstreamSamples) -> None:
+        """Report the replicas ``upstreams`` lists at each scrape (call once)."""
+        self.registry.register(_UpstreamCollector(upstreams))
 
     def exposition(self) -> bytes:
         """The registry in Prometheus's text format."""
@@ -105,3 +115,25 @@ class _EngineCollector(Collector):
             for engine, numbers in samples.items():
                 counter.add_metric([engine], float(numbers.get(field, 0.0)))
             yield counter
+
+
+class _UpstreamCollector(Collector):
+    """Reads the upstream replicas' state at scrape time."""
+
+    def __init__(self, upstreams: UpstreamSamples) -> None:
+        self._upstreams = upstreams
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("qwenchat_upstream_replica_up",
+                               "1 while an upstream replica takes requests.",
+                               labels=["deployment", "replica"])
+        in_flight = GaugeMetricFamily("qwenchat_upstream_requests_in_flight",
+                                      "Requests an upstream replica is answering.",
+                                      labels=["deployment", "replica"])
+        for deployment, replicas in self._upstreams().items():
+            for replica in replicas:
+                labels = [deployment, str(replica["url"])]
+                up.add_metric(labels, 1.0 if replica["up"] else 0.0)
+                in_flight.add_metric(labels, float(replica["in_flight"]))
+        yield up
+        yield in_flight

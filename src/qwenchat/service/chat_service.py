@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from qwenchat.catalog import Catalog
 from qwenchat.chat import ChatTemplate, ChoiceOutput, OutputParser, PromptPlan, plan_prompt
@@ -123,7 +124,7 @@ class ChatService:
         metrics = {path.name: engine.metrics() for path, engine in self._engines.items()}
         return {name: snapshot for name, snapshot in metrics.items() if snapshot is not None}
 
-    def upstream_status(self) -> dict[str, list[dict[str, object]]]:
+    def upstream_status(self) -> dict[str, list[dict[str, Any]]]:
         """Each upstream deployment's replicas: URL, whether up, requests in flight."""
         return {name: [{"url": r.url, "up": r.is_up, "in_flight": r.in_flight}
                        for r in upstream.replicas.replicas]
