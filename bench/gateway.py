@@ -67,7 +67,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import httpx
 import redis
@@ -78,6 +78,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.services import PostgresServer, RedisServer
 from tests.support import free_port
 
+from bench.processes import children, process_cpu
+from bench.rawhttp import drive, exchange, raw_request
 from bench.report import write_section
 from bench.serving import NeighbourMeter, percentile, verdict, wait_for_quiet
 from qwenchat.api import serve_forever
@@ -97,6 +99,7 @@ MODEL = "qwen-plus"
 BUSY_NEIGHBOURS = 0.2  # cores used by other processes beyond which a run is flagged
 TARGET_MS = 1.0  # issue 6: under 1 ms p50 added with everything on
 MODES = ("non-stream", "stream")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -213,27 +216,6 @@ def answer_commits(ledger: Ledger, fd: int) -> None:
 # --- the client side ----------------------------------------------------------------------
 
 
-def process_cpu(pids: Sequence[int]) -> float:
-    """utime + stime of ``pids`` (all their threads), in seconds; gone processes count 0."""
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def children(pid: int) -> list[int]:
-    """``pid`` and its direct children (PostgreSQL's backends and workers)."""
-    found = [pid]
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError):
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(int(entry.name))
-    return found
-
-
 @dataclass
 class Services:
     """The database servers shared by every run (started only when a setup needs them)."""
@@ -318,59 +300,7 @@ def measure_phase(client: httpx.Client, url: str, body: dict[str, Any], count: i
                  process_cpu(pids) - database)
 
 
-# --- the concurrent client ----------------------------------------------------------------
-# httpx.AsyncClient spent ~1.8 ms of CPU per request at 32 pooled connections (the server
-# ~0.25 ms), so on 2 shared cores it would measure itself. These clients speak just enough
-# HTTP/1.1 over asyncio streams (~25 µs of CPU per request): one keep-alive connection each,
-# the request's bytes prepared once, the answer read by its Content-Length.
-
-
-def raw_request(port: int, secret: str, body: dict[str, Any]) -> bytes:
-    payload = json.dumps(body).encode()
-    head = (f"POST /compatible-mode/v1/chat/completions HTTP/1.1\r\n"
-            f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {secret}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n")
-    return head.encode() + payload
-
-
-Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
-
-
-async def exchange(connection: Connection, request: bytes) -> bytes:
-    """One request on a keep-alive connection; the answer's body. Anything but a 200 raises."""
-    reader, writer = connection
-    writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = None
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    if length is None:
-        raise RuntimeError(f"an answer without Content-Length: {head[:300]!r}")
-    payload = await reader.readexactly(length)
-    if head[9:12] != b"200":
-        status = head.split(b"\r\n", 1)[0]
-        raise RuntimeError(f"{status!r}: {payload[:300]!r}")
-    return payload
-
-
-async def drive(connections: Sequence[Connection], request: bytes, count: int) -> list[float]:
-    """``count`` requests, each connection sending its next as soon as its last is answered;
-    the latencies (s)."""
-    latencies: list[float] = []
-    left = count
-
-    async def client(connection: Connection) -> None:
-        nonlocal left
-        while left > 0:
-            left -= 1
-            started = time.perf_counter()
-            await exchange(connection, request)
-            latencies.append(time.perf_counter() - started)
-
-    await asyncio.gather(*(client(connection) for connection in connections))
-    return latencies
+# --- the concurrent runs (their client: bench/rawhttp.py) -------------------------------
 
 
 @dataclass(frozen=True)
@@ -673,7 +603,8 @@ def commit_table(setups: Sequence[Setup], services: Services, workdir: Path,
 # --- rounds and the table -----------------------------------------------------------------
 
 
-def rotated(items: Sequence[Setup], shift: int) -> list[Setup]:
+def rotated(items: Sequence[T], shift: int) -> list[T]:
+    """``items`` started ``shift`` places later (each round runs them in another order)."""
     shift %= max(1, len(items))
     return [*items[shift:], *items[:shift]]
 
