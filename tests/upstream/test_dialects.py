@@ -43,12 +43,21 @@ def translated(dialect: Dialect, **fields: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("dialect", list(Dialect))
 def test_every_dialect_streams_with_usage_under_the_upstream_name(dialect: Dialect) -> None:
-    out = translated(dialect)
+    out = translated(dialect, max_tokens=100)
     assert out["model"] == "Qwen/Qwen3-32B"
     assert out["stream"] is True
     assert out["stream_options"] == {"include_usage": True}
-    assert out["max_tokens"] == BUILTIN_PROFILES["qwen3.6-plus"].max_output
+    assert out["max_tokens"] == 100
     assert out["temperature"] == 0.5
+
+
+@pytest.mark.parametrize("dialect", list(Dialect))
+def test_an_unset_max_tokens_is_the_ids_default_but_for_vllm(dialect: Dialect) -> None:
+    out = translated(dialect, max_tokens=None)
+    if dialect is Dialect.VLLM:  # it refuses 65,536 above its context length
+        assert "max_tokens" not in out
+    else:
+        assert out["max_tokens"] == BUILTIN_PROFILES["qwen3.6-plus"].max_output
 
 
 @pytest.mark.parametrize("dialect", [Dialect.VLLM, Dialect.SGLANG, Dialect.LLAMA_SERVER])

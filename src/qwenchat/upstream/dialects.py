@@ -6,7 +6,10 @@ as sent, except:
 * ``model`` becomes the upstream's name for it;
 * it is always streamed with ``stream_options.include_usage``: usage is always metered, and
   the usage chunk reaches the client only if it asked (the server re-encodes every chunk);
-* ``max_tokens`` is the value DashScope's rules resolved for the id (its default if unset);
+* ``max_tokens`` is the value DashScope's rules resolved for the id (its default if unset),
+  except that ``vllm`` gets none when the client set none: vLLM refuses a ``max_tokens`` above
+  its context length (400), which the ids' defaults (65,536 for qwen3.6-plus) exceed on most
+  deployments, and unset it stops where the context ends;
 * thinking: ``dashscope`` gets ``enable_thinking`` (resolved) and ``thinking_budget`` as they
   are; ``vllm``, ``sglang`` and ``llama-server`` get ``chat_template_kwargs.enable_thinking``,
   and ``vllm`` the budget as ``thinking_token_budget``; ``openai`` gets neither;
@@ -75,7 +78,10 @@ def upstream_body(body: dict[str, Any], request: ChatRequest, model: str,
     out["model"] = model
     out["stream"] = True
     out["stream_options"] = {"include_usage": True}
-    out["max_tokens"] = request.sampling.max_tokens
+    if dialect is Dialect.VLLM and body.get("max_tokens") is None:
+        out.pop("max_tokens", None)
+    else:
+        out["max_tokens"] = request.sampling.max_tokens
     out.pop("max_completion_tokens", None)
     thinking = bool(request.enable_thinking)
     if dialect is Dialect.DASHSCOPE:
