@@ -5,7 +5,7 @@ The public face: :class:`Upstream` (one ``[deployments.<name>]``: ``start``, ``o
 ``close``), :class:`UpstreamCall` (one request's stream: ``events``, ``cancel``,
 ``final_usage``), :class:`Dialect`, and :func:`estimate_prompt_tokens` (the admission count
 before the upstream has counted the prompt). It imports only :mod:`qwenchat.core`,
-:mod:`qwenchat.errors` and :mod:`qwenchat.settings` (and httpx).
+:mod:`qwenchat.errors` and :mod:`qwenchat.settings` (and aiohttp).
 """
 
 from qwenchat.upstream.call import UpstreamCall

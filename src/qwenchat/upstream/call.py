@@ -16,15 +16,21 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import httpx
+import aiohttp
 
 from qwenchat.core import ChatEvent, Finish, FinishReason, Usage
-from qwenchat.errors import ModelUnavailable, QwenchatError
+from qwenchat.errors import ModelUnavailable
 from qwenchat.upstream.dialects import chunk_events
 
 _log = logging.getLogger("qwenchat.upstream")
 
 DONE = "[DONE]"
+
+
+async def response_lines(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
+    """The lines of a response body as they arrive."""
+    async for line in response.content:
+        yield line.decode("utf-8", errors="replace").rstrip("\r\n")
 
 
 async def next_chunk(lines: AsyncIterator[str]) -> dict[str, Any] | None:
@@ -47,7 +53,7 @@ async def next_chunk(lines: AsyncIterator[str]) -> dict[str, Any] | None:
 class UpstreamCall:
     """A request's open stream; iterate :meth:`events` once."""
 
-    def __init__(self, response: httpx.Response, lines: AsyncIterator[str],
+    def __init__(self, response: aiohttp.ClientResponse, lines: AsyncIterator[str],
                  first: dict[str, Any] | None, *, n: int, prompt_estimate: int,
                  on_end: Callable[[], None]) -> None:
         self._response = response
@@ -60,6 +66,7 @@ class UpstreamCall:
         self._usage: Usage | None = None
         self._num_deltas = 0
         self._closed = False
+        self._is_read = False
         self._closing: asyncio.Task[None] | None = None
 
     async def events(self) -> AsyncIterator[ChatEvent]:
@@ -74,11 +81,14 @@ class UpstreamCall:
                     self._note(event)
                     yield event
                 chunk = await next_chunk(self._lines)
+            async for _ in self._lines:  # read to the end: the connection goes back to the pool
+                pass
+            self._is_read = True
             for choice in range(self._n):
                 if choice not in self._finished:
                     yield Finish(choice, FinishReason.STOP)
             yield self._usage or self._estimated_usage()
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise ModelUnavailable("The upstream stream broke off.") from exc
         finally:
             await self.aclose()
@@ -101,15 +111,16 @@ class UpstreamCall:
                                     completion_tokens=self._num_deltas)
 
     async def aclose(self) -> None:
+        """Give the connection back to the pool if the answer was read to its end, else
+        close it (which tells the upstream to stop)."""
         if self._closed:
             return
         self._closed = True
-        try:
-            await self._response.aclose()
-        except (httpx.HTTPError, QwenchatError) as exc:  # closing a broken stream
-            _log.debug("closing an upstream stream: %s", exc)
-        finally:
-            self._on_end()
+        if self._is_read:
+            self._response.release()
+        else:
+            self._response.close()
+        self._on_end()
 
     def _note(self, event: ChatEvent) -> None:
         if isinstance(event, Finish):

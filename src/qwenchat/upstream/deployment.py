@@ -21,12 +21,12 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import aiohttp
 
 from qwenchat.core import ChatRequest
 from qwenchat.errors import ConfigError, ModelUnavailable, QwenchatError
 from qwenchat.settings import UpstreamDeployment
-from qwenchat.upstream.call import UpstreamCall, next_chunk
+from qwenchat.upstream.call import UpstreamCall, next_chunk, response_lines
 from qwenchat.upstream.dialects import Dialect, error_from, upstream_body
 from qwenchat.upstream.replicas import Replica, ReplicaSet
 
@@ -52,15 +52,17 @@ class Upstream:
                 raise ConfigError(f"[deployments.{name}] api_key_env: the variable "
                                   f"{settings.api_key_env} is not set.")
             self._headers["Authorization"] = f"Bearer {key}"
-        self._client: httpx.AsyncClient | None = None
+        self._session: aiohttp.ClientSession | None = None
         self._health: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Open the connection pool and start the health checks (on the event loop)."""
         settings = self._settings
-        timeout = httpx.Timeout(settings.idle_timeout, connect=settings.connect_timeout)
-        self._client = httpx.AsyncClient(timeout=timeout, headers=self._headers,
-                                         limits=httpx.Limits(max_connections=None))
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.connect_timeout,
+                                        sock_read=settings.idle_timeout)
+        self._session = aiohttp.ClientSession(
+            timeout=timeout, headers=self._headers,
+            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30))
         self._health = asyncio.get_running_loop().create_task(self._check_forever())
 
     async def close(self) -> None:
@@ -68,8 +70,8 @@ class Upstream:
             self._health.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._health
-        if self._client is not None:
-            await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
 
     async def open(self, body: dict[str, Any], request: ChatRequest, model: str,
                    prompt_estimate: int) -> UpstreamCall:
@@ -88,34 +90,33 @@ class Upstream:
     async def _try(self, replica: Replica, payload: dict[str, Any], n: int,
                    prompt_estimate: int, conversation: str | None) -> UpstreamCall:
         self.replicas.started(replica)
-        opened: list[httpx.Response] = []  # to close whatever a timeout interrupts
+        opened: list[aiohttp.ClientResponse] = []  # to close whatever a timeout interrupts
         try:
             response, lines, first = await asyncio.wait_for(
                 self._first_chunk(replica, payload, opened), self._settings.first_byte_timeout)
-        except (httpx.HTTPError, asyncio.TimeoutError, _TryAnother) as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError, _TryAnother) as exc:
             self.replicas.failed(replica)
-            await _close(opened)
+            _close(opened)
             raise exc if isinstance(exc, _TryAnother) else _TryAnother(repr(exc)) from exc
         except BaseException:
             self.replicas.finished(replica, None)
-            await _close(opened)
+            _close(opened)
             raise
         return UpstreamCall(response, lines, first, n=n, prompt_estimate=prompt_estimate,
                             on_end=lambda: self.replicas.finished(replica, conversation))
 
     async def _first_chunk(self, replica: Replica, payload: dict[str, Any],
-                           opened: list[httpx.Response]
-                           ) -> tuple[httpx.Response, AsyncIterator[str], dict[str, Any] | None]:
+                           opened: list[aiohttp.ClientResponse]
+                           ) -> tuple[aiohttp.ClientResponse, AsyncIterator[str],
+                                      dict[str, Any] | None]:
         """Send the request; the response, its lines and its first chunk."""
-        if self._client is None:
+        if self._session is None:
             raise ModelUnavailable(f"Deployment '{self.name}' has not started.")
-        request = self._client.build_request("POST", f"{replica.url}/chat/completions",
-                                             json=payload)
-        response = await self._client.send(request, stream=True)
+        response = await self._session.post(f"{replica.url}/chat/completions", json=payload)
         opened.append(response)
-        if response.status_code >= 400:
-            raise self._refusal(response.status_code, await response.aread())
-        lines = response.aiter_lines()
+        if response.status >= 400:
+            raise self._refusal(response.status, await response.read())
+        lines = response_lines(response)
         return response, lines, await next_chunk(lines)
 
     @staticmethod
@@ -130,13 +131,14 @@ class Upstream:
             await asyncio.sleep(self._settings.health_interval)
 
     async def _check(self, replica: Replica) -> None:
-        if self._client is None:
+        if self._session is None:
             return
+        timeout = aiohttp.ClientTimeout(total=self._settings.connect_timeout)
         try:
-            reply = await self._client.get(f"{replica.url}/models",
-                                           timeout=self._settings.connect_timeout)
-            healthy = reply.status_code == 200
-        except httpx.HTTPError:
+            async with self._session.get(f"{replica.url}/models", timeout=timeout) as reply:
+                healthy = reply.status == 200
+                await reply.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError):
             healthy = False
         if healthy != replica.is_up:
             _log.warning("%s: replica %s is %s", self.name, replica.url,
@@ -144,10 +146,9 @@ class Upstream:
         self.replicas.checked(replica, healthy)
 
 
-async def _close(responses: list[httpx.Response]) -> None:
+def _close(responses: list[aiohttp.ClientResponse]) -> None:
     for response in responses:
-        with contextlib.suppress(httpx.HTTPError):
-            await response.aclose()
+        response.close()
 
 
 def conversation_key(body: dict[str, Any]) -> str | None:
