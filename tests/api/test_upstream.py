@@ -1,15 +1,18 @@
 """A qwenchat gateway in front of real upstream replicas (two `qwenchat serve` processes,
-DashScope dialect): answers pass through unchanged and metered, errors keep their meaning,
-a killed replica costs no request that had not started on it, a recovered one gets traffic
-again, and a client that leaves stops the upstream's generation."""
+DashScope dialect) beside its own local model: answers pass through unchanged and metered,
+errors keep their meaning, replicas that hang or fail before the first byte pass the
+request on, a killed replica costs no request that had not started on it, a recovered one
+gets traffic again, and a client that leaves stops the upstream's generation."""
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +29,43 @@ ASK: dict[str, Any] = {"model": "qwen-plus", "max_tokens": 12, "temperature": 0,
 LONG: dict[str, Any] = {**ASK, "max_tokens": 3000, "logit_bias": {"2": -100}}
 
 
+class Faulty:
+    """A replica that passes health checks but fails chat requests: ``hang`` never answers,
+    ``fail`` answers 500."""
+
+    def __init__(self, mode: str) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # health checks pass
+                self._answer(200, b'{"object":"list","data":[]}')
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if mode == "hang":
+                    time.sleep(5)
+                self._answer(500, b'{"error":{"message":"boom"}}')
+
+            def _answer(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class Cluster:
-    """Two replicas and a gateway (no local model) routing qwen-plus to them."""
+    """Two replicas, two faulty ones, and a gateway serving qwen-plus from the replicas,
+    qwen3-max from the faulty ones then a replica, and every other id from its own model."""
 
     def __init__(self, model: Path, root: Path) -> None:
         self.model, self.root = model, root
@@ -37,11 +75,23 @@ class Cluster:
                             "QWENCHAT_DATABASE_URL": f"sqlite:///{root / 'replicas.db'}"}
         self.upstream_key = create_key(root, "gateway", env=self.replica_env)
         self.replicas = [self._replica(i) for i in range(2)]
+        self.faulty = [Faulty("hang"), Faulty("fail")]
         config = root / "gateway.toml"
         urls = ", ".join(f'"http://127.0.0.1:{p}/compatible-mode/v1"' for p in self.ports)
+        flaky = ", ".join(f'"{u}"' for u in [f.url for f in self.faulty] + [
+            f"http://127.0.0.1:{self.ports[1]}/compatible-mode/v1"])
         config.write_text(f'''
 [engine]
-model = "none"
+model = "{model}"
+context_size = 2048
+[deployments.flaky]
+dialect = "dashscope"
+replicas = [{flaky}]
+api_key_env = "POOL_KEY"
+first_byte_timeout = 1
+health_interval = 600
+[deployments.flaky.models]
+"qwen3-max" = "qwen-plus"
 [deployments.pool]
 dialect = "dashscope"
 replicas = [{urls}]
@@ -90,6 +140,8 @@ def cluster(starter_model: Path, tmp_path_factory: pytest.TempPathFactory
         yield cluster
     for replica in cluster.replicas:
         replica.stop()
+    for faulty in cluster.faulty:
+        faulty.close()
 
 
 def test_answers_pass_through_unchanged_and_metered(cluster: Cluster) -> None:
@@ -110,8 +162,28 @@ def test_answers_pass_through_unchanged_and_metered(cluster: Cluster) -> None:
             **ASK, stream=True, stream_options={"include_usage": True}))
         assert metered[-1].choices == [] and metered[-1].usage is not None
         assert metered[-1].usage.completion_tokens == expected.usage.completion_tokens
-        cards = {card.id: card for card in gateway.models.list()}
-        assert set(cards) == {"qwen-plus", "qwen-turbo"}
+        roots = {card.id: card.model_extra["root"] for card in gateway.models.list()
+                 if card.model_extra}
+        assert roots["qwen-plus"] == "pool:qwen-plus"
+        assert roots["qwen-long"].endswith(".gguf")
+
+
+def test_local_and_upstream_ids_are_served_side_by_side(cluster: Cluster) -> None:
+    with sdk(cluster.gateway.url) as gateway:
+        for model in ("qwen-long", "qwen-plus"):  # the gateway's own model, then a replica
+            reply = gateway.chat.completions.create(**{**ASK, "model": model})
+            assert reply.choices[0].message.content and reply.model == model
+
+
+def test_replicas_that_hang_or_fail_before_the_first_byte_pass_the_request_on(
+        cluster: Cluster) -> None:
+    started = time.monotonic()
+    with sdk(cluster.gateway.url) as gateway:
+        reply = gateway.chat.completions.create(**{**ASK, "model": "qwen3-max"})
+    assert reply.choices[0].message.content
+    assert time.monotonic() - started < 10  # one first-byte timeout (1 s), one 500
+    log = cluster.gateway.log_text()
+    assert log.count("failed before the first byte") >= 2, log[-2000:]
 
 
 def test_the_upstream_key_is_used_and_never_logged(cluster: Cluster) -> None:
@@ -204,3 +276,33 @@ def test_the_ledger_records_the_upstreams_counts(cluster: Cluster) -> None:
     assert row.deployment == "pool:qwen-plus" and row.status == 200
     assert (row.prompt_tokens, row.completion_tokens) == (usage["prompt_tokens"],
                                                           usage["completion_tokens"])
+
+
+TOOLS = [{"type": "function", "function": {
+    "name": "get_weather", "description": "The weather in a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                   "required": ["city"]}}}]
+
+
+def test_tool_calls_come_back_in_dashscopes_shape_streamed_and_not(cluster: Cluster) -> None:
+    forced: dict[str, Any] = {
+        **ASK, "max_tokens": 60, "tools": TOOLS,
+        "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
+        "tool_choice": {"type": "function", "function": {"name": "get_weather"}}}
+    with sdk(cluster.replicas[1].url, api_key=cluster.upstream_key) as direct, \
+            sdk(cluster.gateway.url) as gateway:
+        expected = direct.chat.completions.create(**forced)
+        answer = gateway.chat.completions.create(**forced)
+        stream = list(gateway.chat.completions.create(**forced, stream=True))
+    want = expected.choices[0].message.tool_calls
+    got = answer.choices[0].message.tool_calls
+    assert want and got and answer.choices[0].finish_reason == "tool_calls"
+    assert [(c.function.name, c.function.arguments) for c in got] == [
+        (c.function.name, c.function.arguments) for c in want]
+    deltas = [call for chunk in stream if chunk.choices
+              for call in chunk.choices[0].delta.tool_calls or ()]
+    assert deltas[0].id and deltas[0].function and deltas[0].function.name == "get_weather"
+    arguments = "".join(d.function.arguments or "" for d in deltas if d.function)
+    assert arguments == want[0].function.arguments
+    assert {d.index for d in deltas} == {0}
+    assert stream[-1].choices[0].finish_reason == "tool_calls"
