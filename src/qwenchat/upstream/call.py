@@ -67,7 +67,6 @@ class UpstreamCall:
         self._num_deltas = 0
         self._closed = False
         self._is_read = False
-        self._closing: asyncio.Task[None] | None = None
 
     async def events(self) -> AsyncIterator[ChatEvent]:
         """The request's ChatEvents, ending with its ``Usage``."""
@@ -95,22 +94,19 @@ class UpstreamCall:
 
     def cancel(self) -> None:
         """Stop (the client went away before reading): close the upstream connection."""
-        if self._closed:
-            return
-        try:
-            self._closing = asyncio.get_running_loop().create_task(self.aclose())
-        except RuntimeError:  # no event loop (a finalizer at exit): the pool closes it
-            self._closed = True
-            self._on_end()
+        self._close()
 
     async def final_usage(self, timeout: float = 30.0) -> Usage | None:
         """What the upstream reported, else the admission estimate and one token per delta
         streamed (the client left before the usage chunk)."""
-        await self.aclose()
-        return self._usage or Usage(prompt_tokens=self._prompt_estimate,
-                                    completion_tokens=self._num_deltas)
+        self._close()
+        return self._usage or self._counted_usage()
 
     async def aclose(self) -> None:
+        """Release the upstream connection (see :meth:`_close`)."""
+        self._close()
+
+    def _close(self) -> None:
         """Give the connection back to the pool if the answer was read to its end, else
         close it (which tells the upstream to stop)."""
         if self._closed:
@@ -129,7 +125,11 @@ class UpstreamCall:
             self._num_deltas += 1
 
     def _estimated_usage(self) -> Usage:
-        """For an upstream that sent no usage: the admission estimate and one token per
-        streamed delta (logged, since limits and the ledger then count approximately)."""
+        """For an upstream that sent no usage: logged, since limits and the ledger then count
+        approximately."""
         _log.warning("the upstream sent no usage: counting an estimate")
+        return self._counted_usage()
+
+    def _counted_usage(self) -> Usage:
+        """The admission estimate of the prompt and one token per streamed delta."""
         return Usage(prompt_tokens=self._prompt_estimate, completion_tokens=self._num_deltas)
