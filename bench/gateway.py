@@ -78,7 +78,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.services import PostgresServer, RedisServer
 from tests.support import free_port
 
-from bench.processes import children, process_cpu
+from bench.processes import children, process_cpu, stop
 from bench.rawhttp import drive, exchange, raw_request
 from bench.report import write_section
 from bench.serving import NeighbourMeter, percentile, verdict, wait_for_quiet
@@ -143,6 +143,9 @@ class ScriptedChat:
     def cancel(self) -> None:
         """Nothing is generating."""
 
+    async def final_usage(self, timeout: float = 30.0) -> Usage | None:
+        return Usage(prompt_tokens=PROMPT_TOKENS, completion_tokens=len(REPLY))
+
 
 class ScriptedService(ChatService):
     """The real catalog and request checks; no model, no engine."""
@@ -167,7 +170,8 @@ class ScriptedService(ChatService):
         return {}
 
     async def prepare(self, request: ChatRequest, *,  # type: ignore[override]
-                      admit: Callable[[int], Awaitable[None]] | None = None) -> ScriptedChat:
+                      admit: Callable[[int], Awaitable[None]] | None = None,
+                      body: bytes = b"") -> ScriptedChat:
         check_for_model(request, self.catalog.resolve(request.model).profile)
         if admit is not None:
             await admit(PROMPT_TOKENS)
@@ -486,12 +490,7 @@ def running(setup: Setup, home: Path, env: dict[str, str], config: Path,
             if process.stdin is not None:
                 with contextlib.suppress(OSError):
                     process.stdin.close()
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
 
 
 def _is_ready(root: str) -> bool:

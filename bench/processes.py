@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,3 +48,13 @@ def descendants(pid: int) -> list[int]:
         found += below
         frontier = below
     return found
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate ``process``, kill it if it lingers 30 s, and reap it."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -77,7 +77,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.support import free_port
 
 from bench.gateway import BY_NAME, UNLIMITED_RPM, UNLIMITED_TPM, ledger_rows, make_key, rotated
-from bench.processes import descendants, process_cpu
+from bench.processes import descendants, process_cpu, stop
 from bench.rawhttp import CHAT_PATH, Connection, drive, exchange, raw_request
 from bench.report import write_section
 from bench.scripted_upstream import MODEL as UPSTREAM_MODEL
@@ -167,12 +167,7 @@ def started(command: list[str], env: dict[str, str], log_path: Path,
             print(f"  log {log_path}:\n{log_path.read_text()[-3000:]}")
             raise
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
 
 
 def _answers(url: str) -> bool:

@@ -94,3 +94,14 @@ def run_cli(home: Path, *args: str, env: dict[str, str] | None = None,
 def create_key(home: Path, name: str, *options: str, env: dict[str, str] | None = None) -> str:
     """A new API key's secret, made with ``qwenchat keys create``."""
     return run_cli(home, "keys", "create", "--name", name, *options, env=env).stdout.strip()
+
+
+def upstream_gateway(home: Path, dialect: str, replica_url: str,
+                     models: dict[str, str]) -> ServerProcess:
+    """A `qwenchat serve` with no local model, serving ``models`` (served id -> upstream
+    name) from one upstream replica of ``dialect`` (enter it to start)."""
+    config = home / "qwenchat.toml"
+    mapping = "\n".join(f'"{model_id}" = "{name}"' for model_id, name in models.items())
+    config.write_text(f'[engine]\nmodel = "none"\n[deployments.up]\ndialect = "{dialect}"\n'
+                      f'replicas = ["{replica_url}"]\n[deployments.up.models]\n{mapping}\n')
+    return ServerProcess(["--config", str(config)], home, home / "gateway.log")

@@ -10,7 +10,7 @@ from typing import Any
 import openai
 import pytest
 from tests.services import LlamaServer
-from tests.support import ServerProcess, sdk
+from tests.support import ServerProcess, sdk, upstream_gateway
 
 ASK: dict[str, Any] = {"model": "qwen-plus", "max_tokens": 12, "temperature": 0, "seed": 1,
                        "messages": [{"role": "user", "content": "Name three colours."}]}
@@ -40,18 +40,8 @@ def llama_server(starter_model: Path,
 def gateway(llama_server: LlamaServer,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     home = tmp_path_factory.mktemp("llama-gateway")
-    config = home / "qwenchat.toml"
-    config.write_text(f'''
-[engine]
-model = "none"
-[deployments.llama]
-dialect = "llama-server"
-replicas = ["{llama_server.url}"]
-[deployments.llama.models]
-"qwen-plus" = "starter"
-"qwen3.6-plus" = "starter"
-''')
-    with ServerProcess(["--config", str(config)], home, home / "gateway.log") as proc:
+    models = {"qwen-plus": "starter", "qwen3.6-plus": "starter"}
+    with upstream_gateway(home, "llama-server", llama_server.url, models) as proc:
         yield proc
 
 

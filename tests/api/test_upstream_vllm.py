@@ -11,7 +11,7 @@ from typing import Any
 import openai
 import pytest
 from tests.services import VllmServer
-from tests.support import ServerProcess, sdk
+from tests.support import ServerProcess, sdk, upstream_gateway
 
 pytestmark = pytest.mark.vllm
 
@@ -30,18 +30,8 @@ BUDGET = 5
 def gateway(vllm_server: VllmServer,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     home = tmp_path_factory.mktemp("vllm-gateway")
-    config = home / "qwenchat.toml"
-    config.write_text(f'''
-[engine]
-model = "none"
-[deployments.vllm]
-dialect = "vllm"
-replicas = ["{vllm_server.url}"]
-[deployments.vllm.models]
-"qwen-plus" = "{VllmServer.SERVED_NAME}"
-"qwen3.6-plus" = "{VllmServer.SERVED_NAME}"
-''')
-    with ServerProcess(["--config", str(config)], home, home / "gateway.log") as proc:
+    models = {"qwen-plus": VllmServer.SERVED_NAME, "qwen3.6-plus": VllmServer.SERVED_NAME}
+    with upstream_gateway(home, "vllm", vllm_server.url, models) as proc:
         yield proc
 
 
