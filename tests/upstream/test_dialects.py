@@ -121,7 +121,10 @@ def test_upstream_errors_map_to_dashscope_envelopes() -> None:
     bad = error_from(400, b'{"error":{"message":"top_k must be positive"}}')
     assert isinstance(bad, InvalidParameter) and bad.message == "top_k must be positive"
     assert isinstance(error_from(422, b'{"detail":"field required"}'), InvalidParameter)
-    assert isinstance(error_from(429, b"{}"), RateLimited)
+    limited = error_from(429, b"{}", "7")
+    assert isinstance(limited, RateLimited) and limited.retry_after == 7.0
+    default = error_from(429, b"{}", "Wed, 21 Oct 2026 07:28:00 GMT")
+    assert isinstance(default, RateLimited) and default.retry_after == 1.0
     for status in (401, 500, 503):
         assert isinstance(error_from(status, b"oops"), ModelUnavailable)
     with pytest.raises(ModelUnavailable):

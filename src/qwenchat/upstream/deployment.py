@@ -115,15 +115,17 @@ class Upstream:
         response = await self._session.post(f"{replica.url}/chat/completions", json=payload)
         opened.append(response)
         if response.status >= 400:
-            raise self._refusal(response.status, await response.read())
+            raise self._refusal(response.status, await response.read(),
+                                response.headers.get("Retry-After"))
         lines = response_lines(response)
         return response, lines, await next_chunk(lines)
 
     @staticmethod
-    def _refusal(status: int, body: bytes) -> QwenchatError | _TryAnother:
+    def _refusal(status: int, body: bytes,
+                 retry_after: str | None) -> QwenchatError | _TryAnother:
         if status >= 500:
             return _TryAnother(f"HTTP {status}")
-        return error_from(status, body)
+        return error_from(status, body, retry_after)
 
     async def _check_forever(self) -> None:
         while True:

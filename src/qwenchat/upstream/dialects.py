@@ -24,8 +24,9 @@ Responses. Each upstream chunk becomes ChatEvents: ``reasoning`` or ``reasoning_
 and the usage chunk -> ``Usage``.
 
 Errors. An upstream 400 (or 404, 413, 422) stays a 400 with the upstream's message; a 429
-stays a 429; the upstream's own authentication failures and 5xx answers are the
-operator's problem, not the client's: 503 ``ModelUnavailable``, logged.
+stays a 429 with the upstream's ``Retry-After``; the upstream's own authentication failures
+and 5xx answers are the operator's problem, not the client's: 503 ``ModelUnavailable``,
+logged.
 """
 
 from __future__ import annotations
@@ -157,15 +158,23 @@ def usage_from(usage: dict[str, Any]) -> Usage:
                  reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0))
 
 
-def error_from(status: int, body: Any) -> QwenchatError:
-    """The DashScope error for an upstream's error answer."""
+def error_from(status: int, body: Any, retry_after: str | None = None) -> QwenchatError:
+    """The DashScope error for an upstream's error answer (``retry_after``: its
+    ``Retry-After`` header, passed on with a 429; 1 s when absent or not a number)."""
     message = _message(body)
     if status in (400, 404, 413, 422):
         return InvalidParameter(message or "The upstream model refused the request.")
     if status == 429:
-        return RateLimited(message or None, retry_after=1.0)
+        return RateLimited(message or None, retry_after=_seconds(retry_after))
     _log.error("upstream answered %d: %s", status, message or body)
     return ModelUnavailable()
+
+
+def _seconds(header: str | None) -> float:
+    try:
+        return max(0.0, float(header)) if header else 1.0
+    except ValueError:  # an HTTP date: rare from model servers
+        return 1.0
 
 
 def _message(body: Any) -> str:
