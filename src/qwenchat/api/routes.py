@@ -12,7 +12,6 @@ recorded in the usage ledger. Listing models needs a valid key when keys are req
 
 from __future__ import annotations
 
-import hmac
 import json
 import time
 import weakref
@@ -23,7 +22,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from qwenchat.api.errors import json_response, request_id
 from qwenchat.api.streaming import collect, sse_frames
-from qwenchat.errors import AuthenticationError, ModelNotFound, QwenchatError
+from qwenchat.errors import ModelNotFound, QwenchatError
 from qwenchat.gateway import CONTENT_TYPE, Gateway, Ticket
 from qwenchat.protocol import (
     ChunkEncoder,
@@ -100,8 +99,7 @@ def build_router(service: ChatService, gateway: Gateway, started: int) -> APIRou
         return json_response(model_cards([model_id])["data"][0])
 
     async def metrics(request: Request) -> Response:
-        if gateway.admin_key and not _is_admin(request, gateway.admin_key):
-            raise AuthenticationError()
+        gateway.check_admin(request.headers.get("authorization"))
         return Response(gateway.metrics.exposition(), media_type=CONTENT_TYPE)
 
     for base in BASES:
@@ -115,12 +113,6 @@ def build_router(service: ChatService, gateway: Gateway, started: int) -> APIRou
 def _abandon(prepared: PreparedChat, ticket: Ticket) -> None:
     prepared.cancel()
     ticket.abandon()
-
-
-def _is_admin(request: Request, admin_key: str) -> bool:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(),
-                                                              admin_key.encode())
 
 
 def _model_named_in(body: bytes) -> str:

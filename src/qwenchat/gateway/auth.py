@@ -76,7 +76,7 @@ class Authenticator:
         """The caller's key, None when keys are not required; 401 otherwise."""
         if not await self._is_required():
             return None
-        secret = _bearer(authorization)
+        secret = bearer_token(authorization)
         if secret is None:
             raise AuthenticationError()
         key = await self._lookup(secret)
@@ -108,7 +108,8 @@ class Authenticator:
         return key
 
 
-def _bearer(authorization: str | None) -> str | None:
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or None."""
     if not authorization:
         return None
     scheme, _, token = authorization.partition(" ")

@@ -10,6 +10,7 @@ key's total in the ledger the first time the key is seen.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,8 +18,14 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from qwenchat.errors import QwenchatError
-from qwenchat.gateway.auth import Authenticator, AuthMode, check_bind, is_loopback
+from qwenchat.errors import AuthenticationError, QwenchatError
+from qwenchat.gateway.auth import (
+    Authenticator,
+    AuthMode,
+    bearer_token,
+    check_bind,
+    is_loopback,
+)
 from qwenchat.gateway.database import open_database
 from qwenchat.gateway.keys import ApiKey, KeyStore
 from qwenchat.gateway.ledger import Ledger
@@ -90,6 +97,15 @@ class Gateway:
                    metrics=GatewayMetrics(), admin_key=config.admin_key,
                    key_limits=RateLimits(config.key_rpm, config.key_tpm),
                    model_limits=model_limits)
+
+    def check_admin(self, authorization: str | None) -> None:
+        """Allow an admin request (``/metrics``): 401 unless no admin key is set or the header
+        carries it (compared in constant time)."""
+        if not self.admin_key:
+            return
+        token = bearer_token(authorization) or ""
+        if not hmac.compare_digest(token.encode(), self.admin_key.encode()):
+            raise AuthenticationError()
 
     def ticket(self, request_id: str, *, stream: bool = False) -> Ticket:
         """A new request's ticket."""
