@@ -25,3 +25,7 @@ if [ -z "$wheel" ]; then
 fi
 "${PIP[@]}" install --quiet "$wheel"
 "${PIP[@]}" install --quiet -e ".[test]"
+# the playground's third-party bundle (markdown, code highlighting, JSON Schema); without it
+# the page still works and shows answers as plain text
+scripts/web_assets.sh >/dev/null \
+    || echo "setup: the playground's bundle was not built (needs npm); answers show as plain text" >&2

@@ -82,6 +82,7 @@ class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     log_level: str = "info"
+    playground: bool = True  # the web playground at /
 
 
 class EngineSettings(_Section):
@@ -210,6 +211,7 @@ _ENV_KEYS: dict[str, tuple[str, ...]] = {
     "QWENCHAT_HOST": ("server", "host"),
     "QWENCHAT_PORT": ("server", "port"),
     "QWENCHAT_LOG_LEVEL": ("server", "log_level"),
+    "QWENCHAT_PLAYGROUND": ("server", "playground"),
     "QWENCHAT_MODEL": ("engine", "model"),
     "QWENCHAT_CONTEXT_SIZE": ("engine", "context_size"),
     "QWENCHAT_THREADS": ("engine", "threads"),

@@ -22,6 +22,7 @@ from fastapi.responses import Response
 
 from qwenchat import __version__
 from qwenchat.api.errors import install_error_handlers, json_response
+from qwenchat.api.playground import install_playground
 from qwenchat.api.routes import build_router
 from qwenchat.engine import EngineMetrics
 from qwenchat.gateway import Gateway
@@ -38,8 +39,9 @@ class _LoadState:
         self.task: asyncio.Task[None] | None = None
 
 
-def create_app(service: ChatService, gateway: Gateway) -> FastAPI:
-    """The qwenchat HTTP application serving ``service`` behind ``gateway``."""
+def create_app(service: ChatService, gateway: Gateway, *, playground: bool = True) -> FastAPI:
+    """The qwenchat HTTP application serving ``service`` behind ``gateway`` (and the web
+    playground at ``/`` unless ``playground`` is false)."""
     state = _LoadState()
 
     async def load() -> None:
@@ -73,6 +75,8 @@ def create_app(service: ChatService, gateway: Gateway) -> FastAPI:
     gateway.metrics.watch_engines(lambda: engine_samples(service))
     gateway.metrics.watch_upstreams(service.upstream_status)
     app.include_router(build_router(service, gateway, int(time.time())))
+    if playground:
+        install_playground(app)
 
     @app.get("/health")
     async def health() -> Response:

@@ -29,9 +29,10 @@ class _Server(uvicorn.Server):
 
 
 def serve_forever(service: ChatService, gateway: Gateway, *, host: str, port: int,
-                  log_level: str) -> None:
+                  log_level: str, playground: bool = True) -> None:
     """Serve ``service`` behind ``gateway`` on ``host:port`` until SIGINT/SIGTERM."""
-    config = uvicorn.Config(create_app(service, gateway), host=host, port=port, log_level=log_level,
+    app = create_app(service, gateway, playground=playground)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
                             timeout_graceful_shutdown=10)
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises SIGINT once stopped
         _Server(config, service).run()

@@ -1,0 +1,48 @@
+"""The web playground: ``/`` serves its page and ``/playground/`` its static assets.
+
+The assets are the files of the package's ``qwenchat/web`` folder (the third-party bundle,
+``vendor.js``, is built there by ``scripts/web_assets.sh``); nothing is fetched from
+elsewhere, so the page works offline. The page talks to the API with the browser's own
+``fetch`` like any other client: it has no routes of its own and no privileges.
+
+Every asset is sent with ``Cache-Control: no-cache`` (revalidated by ETag, so an upgraded
+server never mixes old scripts with a new page) and ``nosniff``; the page also gets a
+Content-Security-Policy that allows scripts, styles and connections from this origin only,
+so model output rendered as HTML can neither run nor load anything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, Response
+from starlette.staticfiles import StaticFiles
+
+WEB = Path(__file__).resolve().parent.parent / "web"
+
+_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self' data:; font-src 'self'; manifest-src 'self'; base-uri 'none'; "
+        "form-action 'none'; frame-ancestors 'none'")
+_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+_PAGE_HEADERS = {**_HEADERS, "Content-Security-Policy": _CSP, "Referrer-Policy": "no-referrer",
+                 "X-Frame-Options": "DENY"}
+
+
+class _Assets(StaticFiles):
+    """Static files that are revalidated on every load."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers.update(_HEADERS)
+        return response
+
+
+def install_playground(app: FastAPI) -> None:
+    """Serve the playground page at ``/`` and its assets under ``/playground/``."""
+    app.mount("/playground", _Assets(directory=WEB), name="playground")
+
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
+    async def page() -> Response:
+        return FileResponse(WEB / "index.html", headers=_PAGE_HEADERS)

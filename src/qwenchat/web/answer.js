@@ -1,0 +1,80 @@
+// One streamed answer put together from its chunks: reasoning, content, tool calls, finish
+// reason and usage, and the timings the playground reports (time to first token, tokens/s).
+//
+// Tool-call deltas are merged by index: the first delta of a call carries its id and name,
+// later ones append to the arguments string. Times come from the caller's clock
+// (performance.now() in the page), so this module stays pure and testable in Node.
+
+export class StreamedAnswer {
+  constructor(startedAt) {
+    this.startedAt = startedAt;
+    this.firstTokenAt = null;
+    this.endedAt = null;
+    this.reasoning = "";
+    this.content = "";
+    this.toolCalls = [];
+    this.finishReason = null;
+    this.usage = null;
+  }
+
+  /** Adds one chunk (an OpenAI chat.completion.chunk object) received at time `now`. */
+  add(chunk, now) {
+    if (chunk.usage) this.usage = chunk.usage;
+    for (const choice of chunk.choices || []) {
+      if (choice.index) continue; // the playground asks for n = 1
+      const delta = choice.delta || {};
+      const produced = Boolean(delta.reasoning_content || delta.content || delta.tool_calls);
+      if (produced && this.firstTokenAt === null) this.firstTokenAt = now;
+      this.reasoning += delta.reasoning_content || "";
+      this.content += delta.content || "";
+      for (const call of delta.tool_calls || []) this.mergeCall(call);
+      if (choice.finish_reason) this.finishReason = choice.finish_reason;
+    }
+  }
+
+  mergeCall(delta) {
+    const index = delta.index ?? this.toolCalls.length;
+    let call = this.toolCalls[index];
+    if (!call) {
+      call = { id: "", type: "function", function: { name: "", arguments: "" } };
+      this.toolCalls[index] = call;
+    }
+    if (delta.id) call.id = delta.id;
+    if (delta.function?.name) call.function.name += delta.function.name;
+    if (delta.function?.arguments) call.function.arguments += delta.function.arguments;
+  }
+
+  /** Marks the end of the stream (completed, stopped or failed) at time `now`. */
+  end(now) {
+    this.endedAt = now;
+  }
+
+  /** The assistant message to keep in the conversation (null fields left out). */
+  message() {
+    const message = { role: "assistant", content: this.content };
+    if (this.reasoning) message.reasoning_content = this.reasoning;
+    const calls = this.toolCalls.filter(Boolean);
+    if (calls.length) message.tool_calls = calls;
+    return message;
+  }
+
+  /** The numbers shown under the answer; token counts are null without a usage chunk. */
+  stats() {
+    const usage = this.usage || {};
+    const output = usage.completion_tokens ?? null;
+    const ttft = this.firstTokenAt === null ? null : (this.firstTokenAt - this.startedAt) / 1000;
+    const generating = this.firstTokenAt === null || this.endedAt === null
+      ? null : (this.endedAt - this.firstTokenAt) / 1000;
+    return {
+      promptTokens: usage.prompt_tokens ?? null,
+      cachedTokens: usage.prompt_tokens_details?.cached_tokens ?? null,
+      completionTokens: output,
+      reasoningTokens: usage.completion_tokens_details?.reasoning_tokens ?? null,
+      ttftSeconds: ttft,
+      totalSeconds: this.endedAt === null ? null : (this.endedAt - this.startedAt) / 1000,
+      // the first token's own time is in the TTFT: the rate counts the tokens after it
+      tokensPerSecond: output > 1 && generating > 0 ? (output - 1) / generating : null,
+      finishReason: this.finishReason,
+    };
+  }
+}

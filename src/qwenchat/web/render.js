@@ -1,0 +1,74 @@
+// Turning model text into something to look at: markdown (sanitized, code highlighted) and
+// JSON answers parsed and checked against the request's schema.
+//
+// The libraries come from vendor.js (marked, DOMPurify, highlight.js, @cfworker/json-schema),
+// loaded once with a dynamic import so that a server without that bundle still serves a
+// working page: text then shows as plain text and schemas go unchecked, and it says so.
+// Model output is untrusted: the HTML marked makes is sanitized before it reaches the page
+// (and the page's Content-Security-Policy stops anything sanitizing missed from running).
+
+let vendor = null;
+
+/** Loads the bundle; false when it is missing (the page then falls back to plain text). */
+export async function loadVendor() {
+  try {
+    vendor = await import("./vendor.js");
+    vendor.marked.use({ gfm: true, breaks: false });
+    return true;
+  } catch (error) {
+    console.warn("playground: vendor.js did not load, showing plain text", error);
+    return false;
+  }
+}
+
+/** Puts `text` into `element` as markdown (or plain text without the bundle). */
+export function renderMarkdown(element, text) {
+  if (!vendor) {
+    element.textContent = text;
+    element.classList.add("plain");
+    return;
+  }
+  const html = vendor.marked.parse(text);
+  element.innerHTML = vendor.DOMPurify.sanitize(html, { USE_PROFILES: { html: true } });
+  for (const link of element.querySelectorAll("a[href]")) {
+    link.target = "_blank";
+    link.rel = "noopener noreferrer";
+  }
+  for (const block of element.querySelectorAll("pre code")) highlight(block);
+}
+
+/** Highlights one <code> element, by its language-* class when highlight.js knows it. */
+export function highlight(code, language = null) {
+  if (!vendor) return;
+  const named = language || [...code.classList].find((c) => c.startsWith("language-"))
+    ?.slice("language-".length);
+  const known = named && vendor.hljs.getLanguage(named);
+  const result = known ? vendor.hljs.highlight(code.textContent, { language: named })
+    : vendor.hljs.highlightAuto(code.textContent);
+  code.innerHTML = result.value; // highlight.js escapes the text it wraps
+  code.classList.add("hljs");
+}
+
+/**
+ * A JSON answer checked: {parsed, valid, errors}. `parsed` is undefined when the text is not
+ * JSON; `valid` is null when there is no schema to check against (or no validator).
+ */
+export function checkJson(text, schema) {
+  let parsed;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    return { parsed: undefined, valid: false, errors: [`Not valid JSON: ${error.message}`] };
+  }
+  if (!schema || !vendor) return { parsed, valid: null, errors: [] };
+  try {
+    const result = new vendor.Validator(schema, "2020-12", false).validate(parsed);
+    // the validator also reports each enclosing object and array a failure sits in
+    const leaves = result.errors.filter((e) => !["properties", "items"].includes(e.keyword));
+    const errors = (leaves.length ? leaves : result.errors).map((e) =>
+      `${e.instanceLocation === "#" ? "the answer" : e.instanceLocation}: ${e.error}`);
+    return { parsed, valid: result.valid, errors };
+  } catch (error) {
+    return { parsed, valid: null, errors: [`The schema could not be used: ${error.message}`] };
+  }
+}
