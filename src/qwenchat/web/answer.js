@@ -9,6 +9,7 @@ export class StreamedAnswer {
   constructor(startedAt) {
     this.startedAt = startedAt;
     this.firstTokenAt = null;
+    this.firstTextAt = null;
     this.endedAt = null;
     this.reasoning = "";
     this.content = "";
@@ -23,8 +24,9 @@ export class StreamedAnswer {
     for (const choice of chunk.choices || []) {
       if (choice.index) continue; // the playground asks for n = 1
       const delta = choice.delta || {};
-      const produced = Boolean(delta.reasoning_content || delta.content || delta.tool_calls);
-      if (produced && this.firstTokenAt === null) this.firstTokenAt = now;
+      const text = Boolean(delta.reasoning_content || delta.content);
+      if ((text || delta.tool_calls) && this.firstTokenAt === null) this.firstTokenAt = now;
+      if (text && this.firstTextAt === null) this.firstTextAt = now;
       this.reasoning += delta.reasoning_content || "";
       this.content += delta.content || "";
       for (const call of delta.tool_calls || []) this.mergeCall(call);
@@ -63,18 +65,28 @@ export class StreamedAnswer {
     const usage = this.usage || {};
     const output = usage.completion_tokens ?? null;
     const ttft = this.firstTokenAt === null ? null : (this.firstTokenAt - this.startedAt) / 1000;
-    const generating = this.firstTokenAt === null || this.endedAt === null
-      ? null : (this.endedAt - this.firstTokenAt) / 1000;
+    const total = this.endedAt === null ? null : (this.endedAt - this.startedAt) / 1000;
     return {
       promptTokens: usage.prompt_tokens ?? null,
       cachedTokens: usage.prompt_tokens_details?.cached_tokens ?? null,
       completionTokens: output,
       reasoningTokens: usage.completion_tokens_details?.reasoning_tokens ?? null,
       ttftSeconds: ttft,
-      totalSeconds: this.endedAt === null ? null : (this.endedAt - this.startedAt) / 1000,
-      // the first token's own time is in the TTFT: the rate counts the tokens after it
-      tokensPerSecond: output > 1 && generating > 0 ? (output - 1) / generating : null,
+      totalSeconds: total,
+      tokensPerSecond: this.rate(output, total),
       finishReason: this.finishReason,
     };
+  }
+
+  /**
+   * Output tokens per second. With streamed text, the tokens after the first over the time
+   * after it (the first token's wait is the TTFT). Tool calls arrive whole once parsed, so
+   * an answer of tool calls alone is rated over the request's whole time, prompt included.
+   */
+  rate(output, total) {
+    if (!output || total === null) return null;
+    if (this.firstTextAt === null) return total > 0 ? output / total : null;
+    const generating = (this.endedAt - this.firstTextAt) / 1000;
+    return output > 1 && generating > 0 ? (output - 1) / generating : null;
   }
 }
