@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from qwenchat.api.playground import WEB
 
 JS_TESTS = sorted((Path(__file__).parent / "js").glob("*.test.mjs"))

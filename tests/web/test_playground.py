@@ -307,3 +307,65 @@ def test_no_accessibility_violations(page: Page, playground: Playground, axe_sou
     }""")
     save_screenshot(page, f"accessibility-{scheme}")
     assert violations == []
+
+
+def test_stop_keeps_the_partial_answer_and_regenerate_replaces_it(
+        page: Page, playground: Playground) -> None:
+    open_playground(page, playground.url, playground.key)
+    choose(page, "Model", "qwen-plus")
+    page.get_by_label("max_tokens").fill("2000")
+    answer = send(page, "Tell me a very long story about a lighthouse keeper.")
+    expect(answer.locator(".content")).not_to_be_empty()
+    page.get_by_role("button", name="Stop").click()
+    stopped = finished(page.locator(".message.assistant").last)
+    expect(stopped.locator(".state")).to_have_text("· stopped")
+    assert stat(stopped, "Finish") == "–"
+    assert stopped.locator(".content").inner_text().strip()
+    expect(page.get_by_role("button", name="Stop")).to_be_hidden()
+
+    page.get_by_label("max_tokens").fill("6")
+    page.get_by_role("button", name="Regenerate").click()
+    expect(page.locator(".message.assistant .state")).to_have_text([""])
+    again = finished(page.locator(".message.assistant").last)
+    expect(page.locator(".message.assistant")).to_have_count(1)
+    assert stat(again, "Finish") == "length"
+    assert sent_request(again)["messages"] == [
+        {"role": "user", "content": "Tell me a very long story about a lighthouse keeper."}]
+
+
+@pytest.fixture(scope="module")
+def qwen3_playground(qwen3_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server on the Qwen3 fixture model (Qwen's template and think tokens, random
+    weights) and no keys: what it writes is forced with a grammar, to show reasoning."""
+    home = tmp_path_factory.mktemp("qwen3-playground")
+    with ServerProcess(["--model", str(qwen3_model), "--threads", "1"], home,
+                       home / "server.log") as proc:
+        yield proc.url
+
+
+def test_reasoning_streams_into_a_collapsible_block(page: Page, qwen3_playground: str) -> None:
+    output = "<think>\nThe user asks about France.\n</think>\n\nParis is the **capital**."
+    open_playground(page, qwen3_playground, None)  # no key needed here
+    choose(page, "Model", "qwen3.6-plus")
+    choose(page, "Thinking mode", "on")
+    page.get_by_label("max_tokens").fill("60")
+    page.get_by_label("Any other field, as a JSON object").fill(
+        json.dumps({"grammar": "root ::= " + json.dumps(output)}))
+    answer = finished(send(page, "What is the capital of France?"))
+
+    reasoning = answer.locator("details.reasoning")
+    expect(reasoning.locator(".markdown")).to_have_text("The user asks about France.")
+    expect(answer.locator(".content strong")).to_have_text("capital")  # markdown rendered
+    expect(answer.locator(".content")).to_have_text("Paris is the capital.")
+    assert int(stat(answer, "Reasoning")) > 0
+    expect(reasoning.locator("summary")).to_have_text(re.compile(r"Reasoning \(\d+ tokens\)"))
+    expect(reasoning).not_to_have_attribute("open", "")  # folded once the answer came
+    reasoning.locator("summary").click()
+    expect(reasoning).to_have_attribute("open", "")
+    expect(reasoning.locator(".markdown")).to_be_visible()
+    save_screenshot(page, "reasoning")
+
+    choose(page, "Thinking mode", "off")
+    plain = finished(send(page, "And of Italy?"))
+    expect(plain.locator("details.reasoning")).to_be_hidden()
+    assert sent_request(plain)["enable_thinking"] is False

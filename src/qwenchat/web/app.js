@@ -50,8 +50,10 @@ function describeError(error) {
     return `The server did not accept the API key (${what}). Enter a valid key.`;
   }
   if (error.status === 403) return `This key may not use this model (${what}).`;
-  if (error.status === 429 && error.retryAfterSeconds === null) {
-    return `Rate limited (${what}). No retry time was given: the key's quota may be spent.`;
+  if (error.status === 429) {
+    return error.retryAfterSeconds === null
+      ? `Rate limited (${what}). No retry time was given: the key's quota may be spent.`
+      : `Rate limited (${what}).`;
   }
   if (error.status === 400) return `The server refused the request (${what}).`;
   return `The request failed (${what}).`;
