@@ -8,6 +8,7 @@
 
 import { ApiClient, ApiError } from "./api.js";
 import { StreamedAnswer } from "./answer.js";
+import { Notice } from "./notice.js";
 import { loadVendor } from "./render.js";
 import { buildRequest, parseSchema, parseTools, SettingsError } from "./request.js";
 import { Store } from "./store.js";
@@ -31,7 +32,7 @@ const baseUrl = new URL("compatible-mode/v1", window.location.href).href;
 const store = new Store();
 const api = new ApiClient(baseUrl, store.apiKey);
 let running = null; // {controller, view} while a request streams
-let retryTimer = null;
+const notice = new Notice($("notice"), $("notice-text"), $("notice-key"));
 
 function settingInputs() {
   return document.querySelectorAll("[data-setting]");
@@ -39,60 +40,6 @@ function settingInputs() {
 
 function readSetting(input) {
   return input.type === "checkbox" ? input.checked : input.value;
-}
-
-// --- notices -----------------------------------------------------------------------------
-
-function describeError(error) {
-  if (!(error instanceof ApiError)) return `Something went wrong: ${error.message}`;
-  const what = `${error.status ? `${error.status} ` : ""}${error.code}: ${error.message}`;
-  if (error.status === 401) {
-    return `The server did not accept the API key (${what}). Enter a valid key.`;
-  }
-  if (error.status === 403) return `This key may not use this model (${what}).`;
-  if (error.status === 429) {
-    return error.retryAfterSeconds === null
-      ? `Rate limited (${what}). No retry time was given: the key's quota may be spent.`
-      : `Rate limited (${what}).`;
-  }
-  if (error.status === 400) return `The server refused the request (${what}).`;
-  return `The request failed (${what}).`;
-}
-
-function showNotice(text, { keyButton = false, retryAfter = null } = {}) {
-  clearInterval(retryTimer);
-  $("notice").hidden = false;
-  $("notice-key").hidden = !keyButton;
-  const paint = (seconds) => {
-    $("notice-text").textContent = seconds > 0 ? `${text} Retry in ${seconds} s.` : text;
-  };
-  if (retryAfter === null) {
-    paint(0);
-    return;
-  }
-  const until = Date.now() + retryAfter * 1000;
-  paint(Math.ceil(retryAfter));
-  retryTimer = setInterval(() => {
-    const left = Math.ceil((until - Date.now()) / 1000);
-    if (left > 0) paint(left);
-    else {
-      clearInterval(retryTimer);
-      $("notice-text").textContent = `${text} You can retry now.`;
-    }
-  }, 1000);
-}
-
-function showError(error) {
-  const api429 = error instanceof ApiError && error.retryAfterSeconds !== null;
-  showNotice(describeError(error), {
-    keyButton: error instanceof ApiError && error.status === 401,
-    retryAfter: api429 ? error.retryAfterSeconds : null,
-  });
-}
-
-function hideNotice() {
-  clearInterval(retryTimer);
-  $("notice").hidden = true;
 }
 
 // --- settings ----------------------------------------------------------------------------
@@ -154,7 +101,7 @@ function saveSettings() {
   try {
     store.saveSettings();
   } catch (error) {
-    showNotice(`The settings could not be saved in this browser: ${error.message}`);
+    notice.show(`The settings could not be saved in this browser: ${error.message}`);
   }
 }
 
@@ -174,7 +121,7 @@ async function loadModels() {
       $("key-status").textContent = api.apiKey ? "The server rejected this key."
         : "This server requires an API key.";
     }
-    showError(error);
+    notice.showError(error);
     return false;
   }
 }
@@ -187,10 +134,13 @@ function focusKey() {
 function bindKey() {
   $("api-key").value = store.apiKey;
   const save = async () => {
-    store.setApiKey($("api-key").value.trim());
+    const stored = store.setApiKey($("api-key").value.trim());
     api.apiKey = store.apiKey;
-    hideNotice();
+    notice.hide();
     if (await loadModels()) $("message").focus();
+    if (!stored) {
+      notice.show("This browser would not store the key: it is used until the page closes.");
+    }
   };
   $("save-key").addEventListener("click", save);
   $("api-key").addEventListener("keydown", (event) => {
@@ -206,7 +156,7 @@ function bindKey() {
     $("key-status").textContent = "The key is forgotten.";
   });
   $("notice-key").addEventListener("click", focusKey);
-  $("notice-close").addEventListener("click", hideNotice);
+  $("notice-close").addEventListener("click", () => notice.hide());
 }
 
 // --- conversations and the log -----------------------------------------------------------
@@ -264,7 +214,7 @@ function keep(conversation) {
   try {
     store.touch(conversation);
   } catch (error) {
-    showNotice(`The conversation could not be saved in this browser: ${error.message}`);
+    notice.show(`The conversation could not be saved in this browser: ${error.message}`);
   }
 }
 
@@ -275,12 +225,12 @@ async function run(conversation, messages, onStarted = () => {}) {
     request = buildRequest(store.settings, messages);
   } catch (error) {
     if (!(error instanceof SettingsError)) throw error;
-    showNotice(error.message);
+    notice.show(error.message);
     if (error.field !== "model") openPanel("settings");
     document.querySelector(`[data-setting="${error.field}"]`)?.focus();
     return;
   }
-  hideNotice();
+  notice.hide();
   onStarted();
   conversation.messages = messages;
   keep(conversation);
@@ -301,7 +251,7 @@ async function run(conversation, messages, onStarted = () => {}) {
     if (error.name === "AbortError") meta.stopped = true;
     else {
       meta.error = { status: error.status ?? 0, code: error.code ?? "", message: error.message };
-      showError(error);
+      notice.showError(error);
     }
   }
   answer.end(performance.now());
@@ -337,7 +287,7 @@ async function sendToolResults(event) {
   const boxes = [...card.querySelectorAll("textarea[data-call-id]")];
   const empty = boxes.find((box) => !box.value.trim());
   if (empty) {
-    showNotice("Type each tool's result before sending.");
+    notice.show("Type each tool's result before sending.");
     empty.focus();
     return;
   }

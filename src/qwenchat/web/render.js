@@ -21,8 +21,12 @@ export async function loadVendor() {
   }
 }
 
-/** Puts `text` into `element` as markdown (or plain text without the bundle). */
-export function renderMarkdown(element, text) {
+/**
+ * Puts `text` into `element` as markdown (or plain text without the bundle). Code blocks are
+ * highlighted unless `streaming`: a long answer is re-rendered on every frame while it
+ * streams, and highlighting each time would grow with the square of its length.
+ */
+export function renderMarkdown(element, text, streaming = false) {
   if (!vendor) {
     element.textContent = text;
     element.classList.add("plain");
@@ -34,7 +38,7 @@ export function renderMarkdown(element, text) {
     link.target = "_blank";
     link.rel = "noopener noreferrer";
   }
-  for (const block of element.querySelectorAll("pre code")) highlight(block);
+  if (!streaming) for (const block of element.querySelectorAll("pre code")) highlight(block);
 }
 
 /** Highlights one <code> element, by its language-* class when highlight.js knows it. */

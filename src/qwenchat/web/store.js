@@ -10,11 +10,11 @@ const SETTINGS = "qwenchat.playground.settings";
 const API_KEY = "qwenchat.playground.apiKey";
 
 function read(key, fallback) {
-  try {
+  try { // storage may be unreadable (disabled, or full of another version's data)
     const text = localStorage.getItem(key);
     return text === null ? fallback : JSON.parse(text);
   } catch {
-    return fallback; // unreadable (hand-edited, another version): start afresh
+    return fallback; // start afresh
   }
 }
 
@@ -30,7 +30,7 @@ export class Store {
     this.conversations = Array.isArray(saved.list) ? saved.list : [];
     this.currentId = saved.current || null;
     this.settings = { ...DEFAULT_SETTINGS, ...read(SETTINGS, {}) };
-    this.apiKey = localStorage.getItem(API_KEY) || "";
+    this.apiKey = read(API_KEY, "");
     if (!this.current()) this.currentId = this.conversations[0]?.id || null;
   }
 
@@ -84,10 +84,16 @@ export class Store {
     this.write(SETTINGS, this.settings);
   }
 
+  /** Uses `key` from now on; false when the browser would not store it for next time. */
   setApiKey(key) {
     this.apiKey = key;
-    if (key) localStorage.setItem(API_KEY, key);
-    else localStorage.removeItem(API_KEY);
+    try {
+      if (key) this.write(API_KEY, key);
+      else localStorage.removeItem(API_KEY);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   write(key, value) {

@@ -70,7 +70,8 @@ export function requestSnippets(baseUrl, request) {
   for (const [name, language, text] of snippets) {
     const code = el("code", { class: `language-${language}` }, text);
     details.append(el("section", { class: "snippet", "aria-label": `${name} snippet` },
-      el("div", { class: "snippet-head" }, el("h3", {}, name), copyButton(`Copy ${name}`, () => text)),
+      el("div", { class: "snippet-head" }, el("h3", {}, name),
+        copyButton(`Copy ${name}`, () => text)),
       el("pre", { tabIndex: 0 }, code)));
   }
   details.addEventListener("toggle", () => {
@@ -112,7 +113,8 @@ function toolCard(call, result, editable) {
   const args = prettyArguments(call.function.arguments);
   const code = el("code", { class: "language-json" }, args.text);
   if (args.valid) highlight(code, "json");
-  const card = el("section", { class: "tool-call", "aria-label": `Tool call ${call.function.name}` },
+  const label = `Tool call ${call.function.name}`;
+  const card = el("section", { class: "tool-call", "aria-label": label },
     el("div", { class: "tool-head" }, el("span", { class: "tool-name" }, call.function.name),
       el("code", { class: "call-id" }, call.id)),
     el("pre", { tabIndex: 0 }, code));
@@ -169,12 +171,12 @@ export class AnswerView {
   paint(reasoning, content, calls, streaming) {
     this.reasoning.hidden = !reasoning;
     if (reasoning) {
-      renderMarkdown(this.reasoningBody, reasoning);
+      renderMarkdown(this.reasoningBody, reasoning, streaming);
       this.reasoningSummary.textContent = streaming && !content ? "Reasoning…" : "Reasoning";
       // the reasoning folds away once the answer starts, unless the reader opened it
       if (content && streaming && !this.userToggled) this.reasoning.open = false;
     }
-    renderMarkdown(this.content, content);
+    renderMarkdown(this.content, content, streaming);
     this.tools.replaceChildren(...calls.map((call) => toolCard(call, undefined, false)));
     this.root.classList.toggle("streaming", streaming);
   }
@@ -190,7 +192,8 @@ export class AnswerView {
       this.reasoningSummary.textContent = `Reasoning (${meta.stats.reasoningTokens} tokens)`;
     }
     const calls = message.tool_calls || [];
-    this.tools.replaceChildren(...calls.map((call) => toolCard(call, results.get(call.id), editable)));
+    this.tools.replaceChildren(
+      ...calls.map((call) => toolCard(call, results.get(call.id), editable)));
     if (editable && calls.some((call) => !results.has(call.id))) {
       this.tools.append(el("button", { type: "button", class: "primary send-results" },
         calls.length > 1 ? "Send tool results" : "Send tool result"));
