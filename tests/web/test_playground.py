@@ -247,9 +247,10 @@ def test_a_rate_limit_shows_when_to_retry(page: Page, playground: Playground) ->
     finished(send(page, "One"))
     page.get_by_label("Message", exact=True).fill("Two")
     page.get_by_role("button", name="Send").click()
-    notice = page.get_by_role("alert")
-    expect(notice).to_contain_text("429 limit_requests: Requests rate limit exceeded")
-    expect(notice).to_contain_text(re.compile(r"Retry in ([1-9]|[1-5]\d|60) s\."))
+    expect(page.get_by_role("alert")).to_contain_text(
+        "Rate limited (429 limit_requests: Requests rate limit exceeded")
+    countdown = re.compile(r"Retry in ([1-9]|[1-5]\d|60) s\.")
+    expect(page.locator("#notice-retry")).to_have_text(countdown)
     save_screenshot(page, "rate-limited")
 
 
@@ -262,6 +263,9 @@ def test_a_refused_parameter_shows_the_rule(page: Page, playground: Playground) 
     expect(page.get_by_role("alert")).to_contain_text(
         "The server refused the request (400 invalid_parameter_error: "
         "Temperature should be in [0.0, 2.0)")
+    # nothing was kept of the refused turn: the message is back in the box to fix and resend
+    expect(page.get_by_label("Message", exact=True)).to_have_value("Hello")
+    expect(page.locator(".message")).to_have_count(0)
     page.get_by_label("Tool definitions (JSON)").fill("[{")
     expect(page.get_by_text("The tools box is not valid JSON")).to_be_visible()
 
@@ -343,14 +347,19 @@ def qwen3_playground(qwen3_model: Path, tmp_path_factory: pytest.TempPathFactory
         yield proc.url
 
 
-def test_reasoning_streams_into_a_collapsible_block(page: Page, qwen3_playground: str) -> None:
-    output = "<think>\nThe user asks about France.\n</think>\n\nParis is the **capital**."
-    open_playground(page, qwen3_playground, None)  # no key needed here
-    choose(page, "Model", "qwen3.6-plus")
-    choose(page, "Thinking mode", "on")
-    page.get_by_label("max_tokens").fill("60")
+def open_forcing(page: Page, url: str, model: str, output: str, max_tokens: int) -> None:
+    """Open the playground (no key) set to make ``model`` write exactly ``output``."""
+    open_playground(page, url, None)
+    choose(page, "Model", model)
+    page.get_by_label("max_tokens").fill(str(max_tokens))
     page.get_by_label("Any other field, as a JSON object").fill(
         json.dumps({"grammar": "root ::= " + json.dumps(output)}))
+
+
+def test_reasoning_streams_into_a_collapsible_block(page: Page, qwen3_playground: str) -> None:
+    output = "<think>\nThe user asks about France.\n</think>\n\nParis is the **capital**."
+    open_forcing(page, qwen3_playground, "qwen3.6-plus", output, 60)
+    choose(page, "Thinking mode", "on")
     answer = finished(send(page, "What is the capital of France?"))
 
     reasoning = answer.locator("details.reasoning")
@@ -369,3 +378,19 @@ def test_reasoning_streams_into_a_collapsible_block(page: Page, qwen3_playground
     plain = finished(send(page, "And of Italy?"))
     expect(plain.locator("details.reasoning")).to_be_hidden()
     assert sent_request(plain)["enable_thinking"] is False
+
+
+def test_html_in_an_answer_cannot_act_or_pose_as_the_page(page: Page,
+                                                          qwen3_playground: str) -> None:
+    output = ('Look: <img src="x" onerror="document.title = \'owned\'"> '
+              '<textarea id="message">posing</textarea><button id="send">Send</button> '
+              '<a href="javascript:alert(1)">link</a> <b>bold</b>')
+    open_forcing(page, qwen3_playground, "qwen-plus", output, 120)
+    answer = finished(send(page, "Show me some HTML."))
+    content = answer.locator(".content")
+    expect(content.locator("b")).to_have_text("bold")  # content HTML stays
+    expect(content.locator("textarea, button, [onerror], [id]")).to_have_count(0)
+    assert content.locator("a").get_attribute("href") in (None, "")
+    expect(page.locator("#message")).to_have_count(1)
+    assert page.title() == "qwenchat playground"
+    finished(send(page, "Again?"))  # the real composer still sends

@@ -5,6 +5,15 @@
 // later ones append to the arguments string. Times come from the caller's clock
 // (performance.now() in the page), so this module stays pure and testable in Node.
 
+function wholeCall(call) {
+  try {
+    JSON.parse(call.function.arguments || "{}");
+  } catch {
+    return false;
+  }
+  return Boolean(call.id && call.function.name);
+}
+
 export class StreamedAnswer {
   constructor(startedAt) {
     this.startedAt = startedAt;
@@ -35,7 +44,8 @@ export class StreamedAnswer {
   }
 
   mergeCall(delta) {
-    const index = delta.index ?? this.toolCalls.length;
+    // a delta without an index continues the call in progress (or starts the first)
+    const index = delta.index ?? Math.max(0, this.toolCalls.length - (delta.id ? 0 : 1));
     let call = this.toolCalls[index];
     if (!call) {
       call = { id: "", type: "function", function: { name: "", arguments: "" } };
@@ -51,11 +61,15 @@ export class StreamedAnswer {
     this.endedAt = now;
   }
 
-  /** The assistant message to keep in the conversation (null fields left out). */
-  message() {
+  /**
+   * The assistant message to keep in the conversation (null fields left out). A stream cut
+   * short (`complete` false) may end inside a call: calls without a name, an id or whole
+   * JSON arguments are dropped, since the server would refuse them in every later turn.
+   */
+  message(complete = true) {
     const message = { role: "assistant", content: this.content };
     if (this.reasoning) message.reasoning_content = this.reasoning;
-    const calls = this.toolCalls.filter(Boolean);
+    const calls = this.toolCalls.filter((call) => call && (complete || wholeCall(call)));
     if (calls.length) message.tool_calls = calls;
     return message;
   }

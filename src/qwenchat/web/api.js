@@ -24,9 +24,11 @@ export class SseParser {
 
   /** The complete events' data fields in `text` (plus what earlier calls left over). */
   feed(text) {
-    this.buffer += text.replace(/\r\n?/g, "\n");
-    const events = this.buffer.split("\n\n");
-    this.buffer = events.pop();
+    // a "\r" at the end may be the first half of a "\r\n": it waits for the next text
+    const raw = this.buffer + text;
+    const held = raw.endsWith("\r") ? "\r" : "";
+    const events = raw.slice(0, raw.length - held.length).replace(/\r\n?/g, "\n").split("\n\n");
+    this.buffer = events.pop() + held;
     const payloads = [];
     for (const event of events) {
       const data = event.split("\n")
@@ -93,24 +95,34 @@ export class ApiClient {
     return body.data.map((card) => card.id);
   }
 
-  /** Streams a chat completion: yields each chunk object until [DONE]. */
+  /**
+   * Streams a chat completion: yields each chunk object until [DONE]. An error frame, or a
+   * stream that ends without [DONE], throws: a cut answer never looks complete.
+   */
   async *streamChat(body, signal) {
     const response = await this.send("/chat/completions", {
       method: "POST", body: JSON.stringify(body), signal,
     });
     const requestId = response.headers.get("x-request-id");
+    if (!(response.headers.get("content-type") || "").startsWith("text/event-stream")) {
+      throw new ApiError(0, "not_a_stream", "The server did not answer with a stream.", null,
+        requestId);
+    }
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     const parser = new SseParser();
     try {
       for (;;) {
         const { value, done } = await reader.read();
-        if (done) return;
+        if (done) {
+          throw new ApiError(0, "stream_incomplete",
+            "The stream ended before the answer was complete.", null, requestId);
+        }
         for (const data of parser.feed(value)) {
           if (data === "[DONE]") return;
           const chunk = JSON.parse(data);
           if (chunk.error) {
             const { code, message } = chunk.error;
-            throw new ApiError(response.status, code || "stream_error", message, null,
+            throw new ApiError(0, code || "stream_error", message, null,
               chunk.request_id || requestId);
           }
           yield chunk;

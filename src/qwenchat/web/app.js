@@ -1,124 +1,52 @@
-// The playground page: wires the settings panel, the conversation list, the composer and
-// the log to the API client, and runs one streamed request at a time.
+// The playground page: wires the conversation list, the composer and the log to the API
+// client, and runs one streamed request at a time.
 //
-// A turn: the request is built (and checked) before the user's message joins the
-// conversation; the answer streams into an AnswerView; when the stream ends (completed,
-// stopped or failed) the answer is kept with its stats and exact request, and the log is
-// redrawn from the stored conversation, which is the one source of truth.
+// A turn: the request is built (and checked) before anything changes; the conversation then
+// takes the turn's messages and the answer streams into an AnswerView. When the stream ends:
+// - with output (completed, stopped, or failed part-way), the answer is kept with its stats
+//   and request (a cut-off stream loses tool calls it had not finished);
+// - with none (refused, unreachable), the conversation goes back to what it was and the
+//   typed message back into the box, so nothing is sent twice and nothing is lost.
+// The log is then redrawn from the stored conversation, which is the one source of truth;
+// while a stream runs, a redraw keeps its answer at the end of the log.
 
 import { ApiClient, ApiError } from "./api.js";
 import { StreamedAnswer } from "./answer.js";
 import { Notice } from "./notice.js";
+import { bindPanels, closePanels, openPanel } from "./panels.js";
 import { loadVendor } from "./render.js";
-import { buildRequest, parseSchema, parseTools, SettingsError } from "./request.js";
+import { buildRequest, SettingsError, storedRequest } from "./request.js";
+import { bindSettings } from "./settings.js";
 import { Store } from "./store.js";
-import { AnswerView, conversationViews, el, userView } from "./view.js";
-
-const EXAMPLE_TOOL = [{
-  type: "function",
-  function: {
-    name: "get_weather",
-    description: "The current weather in a city.",
-    parameters: {
-      type: "object",
-      properties: { city: { type: "string", description: "The city, e.g. Paris" } },
-      required: ["city"],
-    },
-  },
-}];
+import { AnswerView, conversationViews, el, pendingCalls } from "./view.js";
 
 const $ = (id) => document.getElementById(id);
+const ui = {
+  log: $("log"), empty: $("empty-log"), message: $("message"), send: $("send"),
+  stop: $("stop"), regenerate: $("regenerate"), model: $("model"), apiKey: $("api-key"),
+  keyStatus: $("key-status"), announce: $("announce"), list: $("conversation-list"),
+};
+const notice = new Notice($("notice"), $("notice-text"), $("notice-retry"), $("notice-key"));
+const store = new Store((error) => {
+  notice.show(`This browser would not store the playground's data: ${error.message}`);
+});
 const baseUrl = new URL("compatible-mode/v1", window.location.href).href;
-const store = new Store();
 const api = new ApiClient(baseUrl, store.apiKey);
-let running = null; // {controller, view} while a request streams
-const notice = new Notice($("notice"), $("notice-text"), $("notice-key"));
-
-function settingInputs() {
-  return document.querySelectorAll("[data-setting]");
-}
-
-function readSetting(input) {
-  return input.type === "checkbox" ? input.checked : input.value;
-}
-
-// --- settings ----------------------------------------------------------------------------
-
-function checkJsonFields() {
-  const checks = [
-    ["tools", () => parseTools(store.settings.tools)],
-    ["schema", () => parseSchema(store.settings.schema)],
-    ["extra", () => store.settings.extra.trim() && JSON.parse(store.settings.extra)],
-  ];
-  for (const [name, check] of checks) {
-    let message = "";
-    try {
-      check();
-    } catch (error) {
-      message = error.message;
-    }
-    $(`${name}-error`).textContent = message;
-    $(name).setAttribute("aria-invalid", String(Boolean(message)));
-  }
-}
-
-function refreshToolChoices() {
-  const select = $("tool-choice");
-  let names = [];
-  try {
-    names = parseTools(store.settings.tools).map((tool) => tool.function.name);
-  } catch {
-    // the tools box says what is wrong; keep the fixed choices meanwhile
-  }
-  const fixed = ["auto", "none", "required"];
-  select.replaceChildren(...fixed.map((v) => el("option", { value: v }, v)),
-    ...names.map((name) => el("option", { value: name }, `function ${name}`)));
-  const wanted = store.settings.toolChoice;
-  select.value = [...fixed, ...names].includes(wanted) ? wanted : "auto";
-}
-
-function bindSettings() {
-  for (const input of settingInputs()) {
-    const name = input.dataset.setting;
-    if (input.type === "checkbox") input.checked = Boolean(store.settings[name]);
-    else if (name !== "model") input.value = store.settings[name] ?? "";
-    input.addEventListener(input.tagName === "SELECT" ? "change" : "input", () => {
-      store.settings[name] = readSetting(input);
-      saveSettings();
-      if (name === "tools") refreshToolChoices();
-      checkJsonFields();
-    });
-  }
-  refreshToolChoices();
-  checkJsonFields();
-  $("example-tool").addEventListener("click", () => {
-    $("tools").value = JSON.stringify(EXAMPLE_TOOL, null, 2);
-    $("tools").dispatchEvent(new Event("input"));
-  });
-}
-
-function saveSettings() {
-  try {
-    store.saveSettings();
-  } catch (error) {
-    notice.show(`The settings could not be saved in this browser: ${error.message}`);
-  }
-}
+let running = null; // {controller, view, conversation} while a request streams
 
 // --- API key and models ------------------------------------------------------------------
 
 async function loadModels() {
-  const select = $("model");
   try {
     const ids = await api.models();
-    select.replaceChildren(...ids.map((id) => el("option", { value: id }, id)));
+    ui.model.replaceChildren(...ids.map((id) => el("option", { value: id }, id)));
     if (!ids.includes(store.settings.model)) store.settings.model = ids[0] || "";
-    select.value = store.settings.model;
-    $("key-status").textContent = api.apiKey ? "The server accepts this key." : "";
+    ui.model.value = store.settings.model;
+    ui.keyStatus.textContent = api.apiKey ? "The server accepts this key." : "";
     return true;
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) {
-      $("key-status").textContent = api.apiKey ? "The server rejected this key."
+      ui.keyStatus.textContent = api.apiKey ? "The server rejected this key."
         : "This server requires an API key.";
     }
     notice.showError(error);
@@ -126,122 +54,113 @@ async function loadModels() {
   }
 }
 
-function focusKey() {
-  openPanel("settings");
-  $("api-key").focus();
-}
-
 function bindKey() {
-  $("api-key").value = store.apiKey;
+  ui.apiKey.value = store.apiKey;
   const save = async () => {
-    const stored = store.setApiKey($("api-key").value.trim());
+    const stored = store.setApiKey(ui.apiKey.value.trim());
     api.apiKey = store.apiKey;
     notice.hide();
-    if (await loadModels()) $("message").focus();
-    if (!stored) {
-      notice.show("This browser would not store the key: it is used until the page closes.");
-    }
+    if (await loadModels()) ui.message.focus();
+    if (!stored) notice.show("The key is used until this page closes, not stored.");
   };
   $("save-key").addEventListener("click", save);
-  $("api-key").addEventListener("keydown", (event) => {
+  ui.apiKey.addEventListener("keydown", (event) => {
     if (event.key === "Enter") {
       event.preventDefault();
       save();
     }
   });
   $("forget-key").addEventListener("click", () => {
-    $("api-key").value = "";
+    ui.apiKey.value = "";
     store.setApiKey("");
     api.apiKey = "";
-    $("key-status").textContent = "The key is forgotten.";
+    ui.keyStatus.textContent = "The key is forgotten.";
   });
-  $("notice-key").addEventListener("click", focusKey);
+  $("notice-key").addEventListener("click", () => {
+    openPanel("settings");
+    ui.apiKey.focus();
+  });
   $("notice-close").addEventListener("click", () => notice.hide());
 }
 
 // --- conversations and the log -----------------------------------------------------------
 
-function renderConversations() {
-  const list = $("conversation-list");
-  list.replaceChildren(...store.conversations.map((conversation) => {
-    const current = conversation.id === store.currentId;
-    const open = el("button", { type: "button", class: "conversation",
-      "aria-current": current ? "true" : null }, conversation.title);
-    open.addEventListener("click", () => {
-      if (running) return;
-      store.open(conversation.id);
-      closePanels();
-      render();
-    });
-    const remove = el("button", { type: "button", class: "small danger",
-      "aria-label": `Delete conversation: ${conversation.title}` }, "Delete");
-    remove.addEventListener("click", () => {
-      if (running && current) return;
-      store.remove(conversation.id);
-      render();
-    });
-    return el("li", {}, open, remove);
-  }));
+function conversationItem(conversation) {
+  const current = conversation.id === store.currentId;
+  const open = el("button", { type: "button", class: "conversation",
+    "aria-current": current ? "true" : null }, conversation.title);
+  open.addEventListener("click", () => {
+    if (running) return;
+    store.open(conversation.id);
+    closePanels(false);
+    render();
+    ui.message.focus();
+  });
+  const remove = el("button", { type: "button", class: "small danger",
+    "aria-label": `Delete conversation: ${conversation.title}` }, "Delete");
+  remove.addEventListener("click", () => {
+    if (running?.conversation === conversation) return;
+    store.remove(conversation.id);
+    render();
+    $("new-conversation").focus();
+  });
+  return el("li", {}, open, remove);
 }
 
 function renderLog() {
   const conversation = store.current();
   const views = conversation ? conversationViews(conversation, baseUrl) : [];
-  $("log").replaceChildren(...(views.length ? views : [emptyLog]));
-  for (const button of $("log").querySelectorAll(".send-results")) {
+  if (running && running.conversation === conversation) views.push(running.view.root);
+  ui.log.replaceChildren(...(views.length ? views : [ui.empty]));
+  for (const button of ui.log.querySelectorAll(".tool-calls > .send-results")) {
     button.addEventListener("click", sendToolResults);
   }
-  $("log").lastElementChild?.scrollIntoView({ block: "end" });
+  ui.log.lastElementChild?.scrollIntoView({ block: "end" });
 }
 
 function render() {
-  renderConversations();
+  ui.list.replaceChildren(...store.conversations.map(conversationItem));
   renderLog();
-  updateButtons();
-}
-
-function updateButtons() {
   const busy = running !== null;
-  $("send").disabled = busy;
-  $("stop").hidden = !busy;
-  $("regenerate").disabled = busy || !store.current()?.messages.length;
-  $("log").setAttribute("aria-busy", String(busy));
+  ui.send.disabled = busy;
+  ui.stop.hidden = !busy;
+  ui.regenerate.disabled = busy || !store.current()?.messages.length;
+  ui.log.setAttribute("aria-busy", String(busy));
 }
 
 // --- a turn ------------------------------------------------------------------------------
 
-function keep(conversation) {
+function requestOrSay(messages) {
   try {
-    store.touch(conversation);
-  } catch (error) {
-    notice.show(`The conversation could not be saved in this browser: ${error.message}`);
-  }
-}
-
-/** Sends `messages` (the conversation plus what this turn adds) and streams the answer. */
-async function run(conversation, messages, onStarted = () => {}) {
-  let request;
-  try {
-    request = buildRequest(store.settings, messages);
+    return buildRequest(store.settings, messages);
   } catch (error) {
     if (!(error instanceof SettingsError)) throw error;
     notice.show(error.message);
     if (error.field !== "model") openPanel("settings");
     document.querySelector(`[data-setting="${error.field}"]`)?.focus();
+    return null;
+  }
+}
+
+/**
+ * Sends `messages` (the conversation plus what this turn adds) and streams the answer.
+ * `draft` is the composer text the turn took, given back if the request gets no answer.
+ */
+async function run(conversation, messages, draft = "") {
+  const request = requestOrSay(messages);
+  if (request === null) {
+    if (draft && !ui.message.value) ui.message.value = draft;
     return;
   }
   notice.hide();
-  onStarted();
+  const before = conversation.messages;
   conversation.messages = messages;
-  keep(conversation);
-  render();
   const view = new AnswerView(request.model);
-  $("log").append(view.root);
-  view.root.scrollIntoView({ block: "end" });
-  running = { controller: new AbortController(), view };
-  updateButtons();
+  running = { controller: new AbortController(), view, conversation };
+  store.touch(conversation);
+  render();
   const answer = new StreamedAnswer(performance.now());
-  const meta = { model: request.model, request };
+  const meta = { model: request.model, request: storedRequest(request) };
   try {
     for await (const chunk of api.streamChat(request, running.controller.signal)) {
       answer.add(chunk, performance.now());
@@ -256,21 +175,31 @@ async function run(conversation, messages, onStarted = () => {}) {
   }
   answer.end(performance.now());
   running = null;
-  const message = answer.message();
+  const message = answer.message(!meta.stopped && !meta.error);
   if (message.content || message.reasoning_content || message.tool_calls || meta.stopped) {
     conversation.messages.push({ ...message, meta: { ...meta, stats: answer.stats() } });
+    ui.announce.textContent = meta.stopped ? "Answer stopped." : "Answer complete.";
+  } else {
+    conversation.messages = before;
+    if (draft && !ui.message.value) ui.message.value = draft;
   }
-  keep(conversation);
+  store.touch(conversation);
   render();
 }
 
 async function send(event) {
   event.preventDefault();
-  const text = $("message").value;
+  const text = ui.message.value;
   if (running || !text.trim()) return;
   const conversation = store.ensureCurrent();
-  const messages = [...conversation.messages, { role: "user", content: text }];
-  await run(conversation, messages, () => { $("message").value = ""; });
+  if (pendingCalls(conversation.messages).length) {
+    notice.show("The model is waiting for tool results: type them into the tool-call cards " +
+      "and send them, or regenerate the answer.");
+    ui.log.querySelector(".tool-result textarea")?.focus();
+    return;
+  }
+  ui.message.value = "";
+  await run(conversation, [...conversation.messages, { role: "user", content: text }], text);
 }
 
 async function regenerate() {
@@ -283,8 +212,9 @@ async function regenerate() {
 
 async function sendToolResults(event) {
   const conversation = store.current();
-  const card = event.target.closest(".message");
-  const boxes = [...card.querySelectorAll("textarea[data-call-id]")];
+  if (running || !conversation) return;
+  const boxes = [...event.target.closest(".tool-calls")
+    .querySelectorAll(".tool-result textarea[data-call-id]")];
   const empty = boxes.find((box) => !box.value.trim());
   if (empty) {
     notice.show("Type each tool's result before sending.");
@@ -296,64 +226,34 @@ async function sendToolResults(event) {
   await run(conversation, [...conversation.messages, ...results]);
 }
 
-// --- panels (drawers on a phone) ---------------------------------------------------------
-
-function openPanel(id) {
-  const toggle = document.querySelector(`.panel-toggle[aria-controls="${id}"]`);
-  $(id).classList.add("open");
-  toggle.setAttribute("aria-expanded", "true");
-}
-
-function closePanels() {
-  for (const toggle of document.querySelectorAll(".panel-toggle")) {
-    toggle.setAttribute("aria-expanded", "false");
-    $(toggle.getAttribute("aria-controls")).classList.remove("open");
-  }
-}
-
-function bindPanels() {
-  for (const close of document.querySelectorAll(".panel-close")) {
-    close.addEventListener("click", () => {
-      const id = close.closest(".panel").id;
-      closePanels();
-      document.querySelector(`.panel-toggle[aria-controls="${id}"]`).focus();
-    });
-  }
-  for (const toggle of document.querySelectorAll(".panel-toggle")) {
-    toggle.addEventListener("click", () => {
-      const id = toggle.getAttribute("aria-controls");
-      const open = !$(id).classList.contains("open");
-      closePanels();
-      if (open) openPanel(id);
-    });
-  }
-}
-
 // --- start -------------------------------------------------------------------------------
 
-const emptyLog = $("empty-log");
-
-async function start() {
-  bindPanels();
-  bindSettings();
-  bindKey();
+function bindComposer() {
   $("composer").addEventListener("submit", send);
-  $("message").addEventListener("keydown", (event) => {
+  ui.message.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) send(event);
   });
   document.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && running) running.controller.abort();
-    else if (event.key === "Escape") closePanels();
+    if (event.key !== "Escape" || event.target.tagName === "SELECT") return;
+    if (running) running.controller.abort();
+    else closePanels();
   });
-  $("stop").addEventListener("click", () => running?.controller.abort());
-  $("regenerate").addEventListener("click", regenerate);
+  ui.stop.addEventListener("click", () => running?.controller.abort());
+  ui.regenerate.addEventListener("click", regenerate);
   $("new-conversation").addEventListener("click", () => {
     if (running) return;
     store.create();
-    closePanels();
+    closePanels(false);
     render();
-    $("message").focus();
+    ui.message.focus();
   });
+}
+
+async function start() {
+  bindPanels();
+  bindSettings(store);
+  bindKey();
+  bindComposer();
   render();
   await loadVendor();
   renderLog(); // again, now with markdown

@@ -23,11 +23,15 @@ export function describeError(error) {
   return `The request failed (${what}).`;
 }
 
-/** The alert region: its text, its "Enter API key" button and a retry countdown. */
+/**
+ * The notice: its text (an alert, announced once), the retry countdown beside it (not
+ * announced, or it would be every second) and its "Enter API key" button.
+ */
 export class Notice {
-  constructor(region, text, keyButton) {
+  constructor(region, text, retry, keyButton) {
     this.region = region;
     this.text = text;
+    this.retry = retry;
     this.keyButton = keyButton;
     this.timer = null;
   }
@@ -37,15 +41,13 @@ export class Notice {
     clearInterval(this.timer);
     this.region.hidden = false;
     this.keyButton.hidden = !keyButton;
-    if (retryAfter === null) {
-      this.text.textContent = message;
-      return;
-    }
+    this.text.textContent = message;
+    this.retry.textContent = "";
+    if (retryAfter === null) return;
     const until = Date.now() + retryAfter * 1000;
     const paint = () => {
       const left = Math.ceil((until - Date.now()) / 1000);
-      this.text.textContent = left > 0 ? `${message} Retry in ${left} s.`
-        : `${message} You can retry now.`;
+      this.retry.textContent = left > 0 ? `Retry in ${left} s.` : "You can retry now.";
       if (left <= 0) clearInterval(this.timer);
     };
     paint();

@@ -9,6 +9,18 @@
 
 let vendor = null;
 
+// Markdown may carry raw HTML: only content-like HTML survives. No ids, names or data-*
+// (they could shadow the page's own elements), no controls or forms (they could pose as
+// the page's), no styles.
+const SANITIZE = {
+  USE_PROFILES: { html: true },
+  FORBID_TAGS: ["form", "input", "textarea", "button", "select", "option", "label", "style",
+    "dialog"],
+  FORBID_ATTR: ["id", "name", "style", "for", "form", "tabindex"],
+  ALLOW_DATA_ATTR: false,
+  SANITIZE_NAMED_PROPS: true,
+};
+
 /** Loads the bundle; false when it is missing (the page then falls back to plain text). */
 export async function loadVendor() {
   try {
@@ -33,7 +45,7 @@ export function renderMarkdown(element, text, streaming = false) {
     return;
   }
   const html = vendor.marked.parse(text);
-  element.innerHTML = vendor.DOMPurify.sanitize(html, { USE_PROFILES: { html: true } });
+  element.innerHTML = vendor.DOMPurify.sanitize(html, SANITIZE);
   for (const link of element.querySelectorAll("a[href]")) {
     link.target = "_blank";
     link.rel = "noopener noreferrer";

@@ -8,9 +8,13 @@
 //   a tool: the request that carries the tool results goes out with "auto", or the model
 //   would be forced to call again forever (agent loops reset it the same way).
 // - The schema box takes a JSON Schema, or OpenAI's {name, schema, strict} wrapper.
-// - "More fields" is a JSON object merged last: any other DashScope field (seed, stop, ...).
+// - "More fields" is a JSON object merged last: any other DashScope field (seed, stop, ...),
+//   but not the fields the playground itself owns (model, messages, stream, stream_options).
 // - History messages lose the playground's own annotations; reasoning goes back only with
 //   preserve_thinking, as DashScope ignores it otherwise.
+// - An answer keeps its request without the messages (they are the conversation before it,
+//   kept anyway): requestFor() puts them back, so storage grows with the conversation, not
+//   with its square.
 
 export const DEFAULT_SETTINGS = Object.freeze({
   model: "",
@@ -78,18 +82,41 @@ export function parseSchema(text) {
   return { name: "answer", strict: true, schema: value };
 }
 
-function toolChoice(settings, messages) {
+const OWNED = ["model", "messages", "stream", "stream_options"];
+
+function toolChoice(settings, messages, tools) {
   const choice = settings.toolChoice || "auto";
   const forced = choice !== "auto" && choice !== "none";
   if (forced && messages.at(-1)?.role === "tool") return "auto";
   if (choice === "auto" || choice === "none" || choice === "required") return choice;
+  if (!tools.some((tool) => tool.function.name === choice)) {
+    throw new SettingsError("toolChoice", `Tool choice names ${choice}, which is not a tool.`);
+  }
   return { type: "function", function: { name: choice } };
 }
 
-function wireMessage(message, preserveThinking) {
-  const { meta: _meta, reasoning_content: reasoning, ...wire } = message;
-  if (preserveThinking && reasoning) wire.reasoning_content = reasoning;
-  return wire;
+/** The conversation as sent: without the playground's annotations. */
+export function wireMessages(messages, preserveThinking = false) {
+  return messages.map((message) => {
+    const { meta: _meta, reasoning_content: reasoning, ...wire } = message;
+    if (preserveThinking && reasoning) wire.reasoning_content = reasoning;
+    return wire;
+  });
+}
+
+/** What an answer keeps of its request: all but the messages, plus the system prompt. */
+export function storedRequest(request) {
+  const { messages, ...rest } = request;
+  const system = messages[0]?.role === "system" ? messages[0].content : null;
+  return { ...rest, system };
+}
+
+/** The exact request an answer came from: `stored` with `history` (what came before it). */
+export function requestFor(stored, history) {
+  const { model, system, ...rest } = stored;
+  const messages = [...(system === null || system === undefined ? []
+    : [{ role: "system", content: system }]), ...wireMessages(history, rest.preserve_thinking)];
+  return { model, messages, ...rest };
 }
 
 /** The request body for `messages` (the conversation so far) under `settings`. */
@@ -99,12 +126,17 @@ export function buildRequest(settings, messages) {
   if (!extra || typeof extra !== "object" || Array.isArray(extra)) {
     throw new SettingsError("extra", "More request fields must be a JSON object.");
   }
+  const owned = OWNED.filter((name) => name in extra);
+  if (owned.length) {
+    throw new SettingsError("extra", `More request fields cannot set ${owned.join(", ")}: ` +
+      "the playground sets them.");
+  }
   if (!settings.model) throw new SettingsError("model", "Choose a model first.");
   const system = settings.systemPrompt.trim()
     ? [{ role: "system", content: settings.systemPrompt }] : [];
   const body = {
     model: settings.model,
-    messages: [...system, ...messages.map((m) => wireMessage(m, extra.preserve_thinking))],
+    messages: [...system, ...wireMessages(messages, extra.preserve_thinking)],
     stream: true,
     stream_options: { include_usage: true },
   };
@@ -120,7 +152,7 @@ export function buildRequest(settings, messages) {
   const tools = parseTools(settings.tools);
   if (tools.length) {
     body.tools = tools;
-    const choice = toolChoice(settings, messages);
+    const choice = toolChoice(settings, messages, tools);
     if (choice !== "auto") body.tool_choice = choice;
     if (settings.parallelToolCalls) body.parallel_tool_calls = true;
   }

@@ -25,12 +25,19 @@ function newId() {
 
 /** The conversations, settings and key, saved on every change. */
 export class Store {
-  constructor() {
-    const saved = read(CONVERSATIONS, {});
-    this.conversations = Array.isArray(saved.list) ? saved.list : [];
-    this.currentId = saved.current || null;
-    this.settings = { ...DEFAULT_SETTINGS, ...read(SETTINGS, {}) };
-    this.apiKey = read(API_KEY, "");
+  /** `onSaveError(error)` is told when the browser refuses to store something. */
+  constructor(onSaveError = () => {}) {
+    this.onSaveError = onSaveError;
+    const saved = read(CONVERSATIONS, null);
+    const list = Array.isArray(saved?.list) ? saved.list : [];
+    this.conversations = list.filter((c) => c && typeof c.id === "string"
+      && Array.isArray(c.messages));
+    this.currentId = saved?.current || null;
+    const settings = read(SETTINGS, null);
+    this.settings = { ...DEFAULT_SETTINGS, ...(settings && typeof settings === "object"
+      ? settings : {}) };
+    const key = read(API_KEY, "");
+    this.apiKey = typeof key === "string" ? key : "";
     if (!this.current()) this.currentId = this.conversations[0]?.id || null;
   }
 
@@ -87,16 +94,23 @@ export class Store {
   /** Uses `key` from now on; false when the browser would not store it for next time. */
   setApiKey(key) {
     this.apiKey = key;
+    if (key) return this.write(API_KEY, key);
     try {
-      if (key) this.write(API_KEY, key);
-      else localStorage.removeItem(API_KEY);
-      return true;
+      localStorage.removeItem(API_KEY);
     } catch {
-      return false;
+      // nothing was stored
     }
+    return true;
   }
 
+  /** Stores `value` under `key`; false (and onSaveError told) when the browser refuses. */
   write(key, value) {
-    localStorage.setItem(key, JSON.stringify(value)); // a full storage throws: the caller says so
+    try {
+      localStorage.setItem(key, JSON.stringify(value));
+      return true;
+    } catch (error) {
+      this.onSaveError(error); // storage full or disabled: the page goes on without it
+      return false;
+    }
   }
 }

@@ -6,6 +6,7 @@
 // update() repaints at most once per animation frame.
 
 import { checkJson, highlight, renderMarkdown } from "./render.js";
+import { requestFor } from "./request.js";
 import { curlSnippet, pythonSnippet } from "./snippets.js";
 
 /** document.createElement with attributes/properties and children. */
@@ -148,7 +149,7 @@ export class AnswerView {
     this.content = el("div", { class: "content markdown" });
     this.tools = el("div", { class: "tool-calls" });
     this.extra = el("div", { class: "after" });
-    this.state = el("span", { class: "state", role: "status" });
+    this.state = el("span", { class: "state" });
     this.root = el("article", { class: "message assistant", "aria-label": "Answer" },
       el("div", { class: "who" }, model || "Assistant", this.state),
       this.reasoning, this.content, this.tools, this.extra);
@@ -181,8 +182,12 @@ export class AnswerView {
     this.root.classList.toggle("streaming", streaming);
   }
 
-  /** Shows a kept message: its tool calls with their results (`results`: id -> text). */
-  show(message, results, editable, baseUrl) {
+  /**
+   * Shows a kept message: its tool calls with their results (`results`: id -> text), boxes
+   * for the missing results when `editable`, and the request rebuilt from `history` (the
+   * conversation before it).
+   */
+  show(message, { results, editable, baseUrl, history }) {
     if (this.frame !== null) cancelAnimationFrame(this.frame);
     this.frame = null;
     const meta = message.meta || {};
@@ -208,22 +213,35 @@ export class AnswerView {
       parts.push(el("p", { class: "warning" }, `Interrupted: ${meta.error.message}`));
     }
     if (meta.stats) parts.push(statsList(meta.stats));
-    if (meta.request) parts.push(requestSnippets(baseUrl, meta.request));
+    if (meta.request) parts.push(requestSnippets(baseUrl, requestFor(meta.request, history)));
     this.extra.replaceChildren(...parts);
   }
 }
 
+/**
+ * The tool calls that still wait for results: those of the last assistant message, when
+ * only tool messages follow it (the server refuses any other order).
+ */
+export function pendingCalls(messages) {
+  const last = messages.findLastIndex((m) => m.role === "assistant");
+  if (last < 0 || messages.slice(last + 1).some((m) => m.role !== "tool")) return [];
+  const answered = new Set(messages.slice(last + 1).map((m) => m.tool_call_id));
+  return (messages[last].tool_calls || []).filter((call) => !answered.has(call.id));
+}
+
 /** The whole log of `conversation`: results are shown inside their tool-call cards. */
 export function conversationViews(conversation, baseUrl) {
-  const results = new Map(conversation.messages.filter((m) => m.role === "tool")
+  const { messages } = conversation;
+  const results = new Map(messages.filter((m) => m.role === "tool")
     .map((m) => [m.tool_call_id, m.content]));
-  const last = conversation.messages.findLastIndex((m) => m.role === "assistant");
-  return conversation.messages.flatMap((message, index) => {
+  const waiting = pendingCalls(messages).length > 0;
+  const last = messages.findLastIndex((m) => m.role === "assistant");
+  return messages.flatMap((message, index) => {
     if (message.role === "user") return [userView(message)];
     if (message.role !== "assistant") return [];
     const view = new AnswerView(message.meta?.model);
-    view.show(message, results, index === last, baseUrl);
-    view.root.dataset.index = String(index);
+    view.show(message, { results, editable: waiting && index === last, baseUrl,
+      history: messages.slice(0, index) });
     return [view.root];
   });
 }

@@ -58,3 +58,13 @@ test("without a usage chunk the counts are null, never zero", () => {
   assert.equal(stats.tokensPerSecond, null);
   assert.equal(stats.promptTokens, null);
 });
+
+test("a stream cut short keeps only whole tool calls", () => {
+  const answer = new StreamedAnswer(0);
+  answer.add(chunk({ tool_calls: [{ index: 0, id: "call_1",
+    function: { name: "a", arguments: "{}" } }] }), 1);
+  answer.add(chunk({ tool_calls: [{ index: 1, id: "call_2",
+    function: { name: "b", arguments: '{"x": ' } }] }), 2);
+  assert.deepEqual(answer.message(false).tool_calls.map((c) => c.id), ["call_1"]);
+  assert.deepEqual(answer.message(true).tool_calls.map((c) => c.id), ["call_1", "call_2"]);
+});

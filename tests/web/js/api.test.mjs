@@ -30,3 +30,12 @@ test("retry-after-ms wins over Retry-After; none gives null", () => {
   assert.equal(retryAfterSeconds(new Headers({ "retry-after": "7" })), 7);
   assert.equal(retryAfterSeconds(new Headers()), null);
 });
+
+test("CRLF line ends split anywhere keep multi-line data whole", () => {
+  const stream = "data: first\r\ndata: second\r\n\r\ndata: [DONE]\r\n\r\n";
+  for (let cut = 0; cut <= stream.length; cut += 1) {
+    const parser = new SseParser();
+    const got = [stream.slice(0, cut), stream.slice(cut)].flatMap((part) => parser.feed(part));
+    assert.deepEqual(got, ["first\nsecond", "[DONE]"], `split at ${cut}`);
+  }
+});

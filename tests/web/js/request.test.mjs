@@ -2,8 +2,10 @@
 import assert from "node:assert/strict";
 import test from "node:test";
 
-import { buildRequest, DEFAULT_SETTINGS, parseSchema, parseTools, SettingsError }
-  from "../web/request.js";
+import {
+  buildRequest, DEFAULT_SETTINGS, parseSchema, parseTools, requestFor, SettingsError,
+  storedRequest,
+} from "../web/request.js";
 
 const USER = [{ role: "user", content: "Hi" }];
 const settings = (changes) => ({ ...DEFAULT_SETTINGS, model: "qwen-plus", ...changes });
@@ -68,4 +70,26 @@ test("more fields merge last; reasoning goes back only with preserve_thinking", 
   assert.equal("reasoning_content" in plain.messages[1], false);
   const kept = buildRequest(settings({ extra: '{"preserve_thinking": true}' }), history);
   assert.equal(kept.messages[1].reasoning_content, "R");
+});
+
+test("the playground's own fields and unknown tool choices are refused, naming the field", () => {
+  for (const extra of ['{"stream": false}', '{"messages": []}', '{"model": "x"}']) {
+    assert.throws(() => buildRequest(settings({ extra }), USER),
+      (error) => error instanceof SettingsError && error.field === "extra");
+  }
+  assert.throws(() => buildRequest(settings({ tools: JSON.stringify([TOOL]),
+    toolChoice: "gone" }), USER),
+  (error) => error instanceof SettingsError && error.field === "toolChoice");
+});
+
+test("a kept request without its messages is rebuilt exactly from the history", () => {
+  const history = [...USER, { role: "assistant", content: "A", reasoning_content: "R",
+    meta: { stats: {} } }, { role: "user", content: "More" }];
+  for (const changes of [{ systemPrompt: "Be brief." }, { extra: '{"preserve_thinking": true}' },
+    {}]) {
+    const body = buildRequest(settings(changes), history);
+    const kept = storedRequest(body);
+    assert.equal("messages" in kept, false);
+    assert.deepEqual(requestFor(JSON.parse(JSON.stringify(kept)), history), body);
+  }
 });

@@ -1,0 +1,44 @@
+// The side panels (conversations, settings): always shown on a wide screen, drawers opened
+// from the top bar on a narrow one. An opened drawer takes the focus; closing it gives the
+// focus back to its toggle.
+
+const $ = (id) => document.getElementById(id);
+
+function toggleFor(id) {
+  return document.querySelector(`.panel-toggle[aria-controls="${id}"]`);
+}
+
+function isDrawer(panel) {
+  return getComputedStyle(toggleFor(panel.id)).display !== "none";
+}
+
+/** Opens panel `id` (a no-op on a wide screen, where it is always shown). */
+export function openPanel(id) {
+  closePanels(false);
+  const panel = $(id);
+  panel.classList.add("open");
+  toggleFor(id).setAttribute("aria-expanded", "true");
+  if (isDrawer(panel)) panel.querySelector(".panel-close").focus();
+}
+
+/** Closes the open drawer; `refocus` gives the focus back to its toggle. */
+export function closePanels(refocus = true) {
+  for (const panel of document.querySelectorAll(".panel.open")) {
+    panel.classList.remove("open");
+    toggleFor(panel.id).setAttribute("aria-expanded", "false");
+    if (refocus && isDrawer(panel)) toggleFor(panel.id).focus();
+  }
+}
+
+export function bindPanels() {
+  for (const close of document.querySelectorAll(".panel-close")) {
+    close.addEventListener("click", () => closePanels());
+  }
+  for (const toggle of document.querySelectorAll(".panel-toggle")) {
+    toggle.addEventListener("click", () => {
+      const id = toggle.getAttribute("aria-controls");
+      if ($(id).classList.contains("open")) closePanels();
+      else openPanel(id);
+    });
+  }
+}
