@@ -357,15 +357,19 @@ def open_forcing(page: Page, url: str, model: str, output: str, max_tokens: int)
 
 
 def test_reasoning_streams_into_a_collapsible_block(page: Page, qwen3_playground: str) -> None:
-    output = "<think>\nThe user asks about France.\n</think>\n\nParis is the **capital**."
-    open_forcing(page, qwen3_playground, "qwen3.6-plus", output, 60)
+    output = ("<think>\nThe user asks about France.\n</think>\n\nParis is the **capital**."
+              "\n\n```python\nprint('Paris')\n```")
+    open_forcing(page, qwen3_playground, "qwen3.6-plus", output, 80)
     choose(page, "Thinking mode", "on")
     answer = finished(send(page, "What is the capital of France?"))
 
     reasoning = answer.locator("details.reasoning")
     expect(reasoning.locator(".markdown")).to_have_text("The user asks about France.")
     expect(answer.locator(".content strong")).to_have_text("capital")  # markdown rendered
-    expect(answer.locator(".content")).to_have_text("Paris is the capital.")
+    expect(answer.locator(".content p")).to_have_text("Paris is the capital.")
+    code = answer.locator(".content pre code.language-python.hljs")  # highlighted
+    expect(code).to_have_text("print('Paris')")
+    expect(code.locator(".hljs-string")).to_have_text("'Paris'")
     assert int(stat(answer, "Reasoning")) > 0
     expect(reasoning.locator("summary")).to_have_text(re.compile(r"Reasoning \(\d+ tokens\)"))
     expect(reasoning).not_to_have_attribute("open", "")  # folded once the answer came

@@ -53,6 +53,54 @@ export function renderMarkdown(element, text, streaming = false) {
   if (!streaming) for (const block of element.querySelectorAll("pre code")) highlight(block);
 }
 
+/**
+ * Where `text` can be cut so that the part before never changes its rendering: after the
+ * last blank line outside a fenced code block, searching from `from` (a cut made earlier,
+ * so outside any fence). Returns `from` when there is no such line.
+ */
+export function stableCut(text, from = 0) {
+  let cut = from;
+  let fence = null; // the fence that opened the code block we are in
+  let start = from;
+  while (start < text.length) {
+    const end = text.indexOf("\n", start);
+    if (end < 0) break; // the last line may still grow
+    const line = text.slice(start, end);
+    const marker = /^ {0,3}(`{3,}|~{3,})/.exec(line)?.[1];
+    if (fence === null && marker) fence = marker;
+    else if (fence !== null && marker && marker[0] === fence[0] && marker.length >= fence.length
+      && !line.trim().slice(marker.length)) fence = null;
+    else if (fence === null && !line.trim()) cut = end + 1;
+    start = end + 1;
+  }
+  return cut;
+}
+
+/**
+ * Markdown that grows while it streams. Rendering the whole text on every frame costs
+ * its length each time; here the blocks before the last stable cut are rendered once and
+ * kept, and only the tail is rendered again. The finished answer is rendered whole.
+ */
+export class LiveMarkdown {
+  constructor(element) {
+    this.element = element;
+    this.tail = document.createElement("div");
+    this.done = 0;
+    element.replaceChildren(this.tail);
+  }
+
+  update(text) {
+    const cut = stableCut(text, this.done);
+    if (cut > this.done) {
+      const block = document.createElement("div");
+      renderMarkdown(block, text.slice(this.done, cut), true);
+      this.tail.before(block);
+      this.done = cut;
+    }
+    renderMarkdown(this.tail, text.slice(this.done), true);
+  }
+}
+
 /** Highlights one <code> element, by its language-* class when highlight.js knows it. */
 export function highlight(code, language = null) {
   if (!vendor) return;

@@ -5,7 +5,7 @@
 // from render.js (sanitized markdown, highlight.js output). An AnswerView follows a stream:
 // update() repaints at most once per animation frame.
 
-import { checkJson, highlight, renderMarkdown } from "./render.js";
+import { checkJson, highlight, LiveMarkdown, renderMarkdown } from "./render.js";
 import { requestFor } from "./request.js";
 import { curlSnippet, pythonSnippet } from "./snippets.js";
 
@@ -158,6 +158,7 @@ export class AnswerView {
       this.userToggled = true;
     });
     this.frame = null;
+    this.live = null; // the LiveMarkdown of each part, made at the first repaint
   }
 
   /** Repaints from a StreamedAnswer on the next animation frame. */
@@ -165,21 +166,20 @@ export class AnswerView {
     if (this.frame !== null) return;
     this.frame = requestAnimationFrame(() => {
       this.frame = null;
-      this.paint(answer.reasoning, answer.content, answer.toolCalls.filter(Boolean), true);
+      this.live ??= { reasoning: new LiveMarkdown(this.reasoningBody),
+        content: new LiveMarkdown(this.content) };
+      this.reasoning.hidden = !answer.reasoning;
+      if (answer.reasoning) {
+        this.live.reasoning.update(answer.reasoning);
+        this.reasoningSummary.textContent = answer.content ? "Reasoning" : "Reasoning…";
+        // the reasoning folds away once the answer starts, unless the reader opened it
+        if (answer.content && !this.userToggled) this.reasoning.open = false;
+      }
+      this.live.content.update(answer.content);
+      const calls = answer.toolCalls.filter(Boolean);
+      this.tools.replaceChildren(...calls.map((call) => toolCard(call, undefined, false)));
+      this.root.classList.add("streaming");
     });
-  }
-
-  paint(reasoning, content, calls, streaming) {
-    this.reasoning.hidden = !reasoning;
-    if (reasoning) {
-      renderMarkdown(this.reasoningBody, reasoning, streaming);
-      this.reasoningSummary.textContent = streaming && !content ? "Reasoning…" : "Reasoning";
-      // the reasoning folds away once the answer starts, unless the reader opened it
-      if (content && streaming && !this.userToggled) this.reasoning.open = false;
-    }
-    renderMarkdown(this.content, content, streaming);
-    this.tools.replaceChildren(...calls.map((call) => toolCard(call, undefined, false)));
-    this.root.classList.toggle("streaming", streaming);
   }
 
   /**
@@ -191,7 +191,10 @@ export class AnswerView {
     if (this.frame !== null) cancelAnimationFrame(this.frame);
     this.frame = null;
     const meta = message.meta || {};
-    this.paint(message.reasoning_content || "", message.content || "", [], false);
+    const reasoning = message.reasoning_content || "";
+    this.reasoning.hidden = !reasoning;
+    if (reasoning) renderMarkdown(this.reasoningBody, reasoning);
+    renderMarkdown(this.content, message.content || "");
     if (!this.userToggled && message.content) this.reasoning.open = false;
     if (meta.stats?.reasoningTokens) {
       this.reasoningSummary.textContent = `Reasoning (${meta.stats.reasoningTokens} tokens)`;

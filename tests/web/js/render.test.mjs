@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import test from "node:test";
 
-import { checkJson, loadVendor } from "../web/render.js";
+import { checkJson, loadVendor, stableCut } from "../web/render.js";
 
 const SCHEMA = {
   type: "object",
@@ -36,4 +36,25 @@ test("text that is not JSON, and no schema", () => {
   assert.equal(broken.valid, false);
   assert.match(broken.errors[0], /^Not valid JSON/);
   assert.deepEqual(checkJson("[1]", null), { parsed: [1], valid: null, errors: [] });
+});
+
+test("stable cuts fall after blank lines outside fenced code", () => {
+  assert.equal(stableCut("a\n\nb"), 3);
+  assert.equal(stableCut("no blank line yet\nstill"), 0);
+  assert.equal(stableCut("a\n\n"), 3);
+  const fenced = "```py\nx = 1\n\ny = 2\n```\n\nafter";
+  assert.equal(stableCut(fenced), fenced.indexOf("after"));
+  const open = "text\n\n```\ncode\n\nstill code";
+  assert.equal(stableCut(open), "text\n\n".length);
+  const mixed = "~~~\n```\n\n~~~\n\nx"; // a backtick line does not close a tilde fence
+  assert.equal(stableCut(mixed), mixed.indexOf("x"));
+});
+
+test("cutting a growing text step by step finds the cuts of cutting it whole", () => {
+  const text = "# T\n\npara one\n\n```js\nlet a;\n\nlet b;\n```\n\n- x\n- y\n\nend";
+  let cut = 0;
+  for (let length = 0; length <= text.length; length += 1) {
+    cut = stableCut(text.slice(0, length), cut);
+    assert.equal(cut, stableCut(text.slice(0, length)), `at ${length}`);
+  }
 });
