@@ -53,6 +53,7 @@ def test_the_page_and_everything_it_loads(server: ServerProcess) -> None:
         assert response.headers["content-type"].startswith(TYPES[Path(url).suffix]), url
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["cache-control"] == "no-cache"
+        assert response.headers["content-security-policy"] == policy
         again = httpx.get(url, headers={"If-None-Match": response.headers["etag"]})
         assert again.status_code == 304  # revalidation is cheap
 

@@ -5,10 +5,12 @@ The assets are the files of the package's ``qwenchat/web`` folder (the third-par
 elsewhere, so the page works offline. The page talks to the API with the browser's own
 ``fetch`` like any other client: it has no routes of its own and no privileges.
 
-Every asset is sent with ``Cache-Control: no-cache`` (revalidated by ETag, so an upgraded
-server never mixes old scripts with a new page) and ``nosniff``; the page also gets a
-Content-Security-Policy that allows scripts, styles and connections from this origin only,
-so model output rendered as HTML can neither run nor load anything.
+Every file is sent with ``Cache-Control: no-cache`` (revalidated by ETag, so an upgraded
+server never mixes old scripts with a new page), ``nosniff``, a content type of our own for
+the kinds the page loads (the platform's MIME table may call ``.js`` ``text/plain``, and
+browsers refuse such module scripts), and a Content-Security-Policy that allows scripts,
+styles and connections from this origin only, so model output rendered as HTML can neither
+run nor load anything.
 """
 
 from __future__ import annotations
@@ -25,17 +27,22 @@ WEB = Path(__file__).resolve().parent.parent / "web"
 _CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
         "img-src 'self' data:; font-src 'self'; manifest-src 'self'; base-uri 'none'; "
         "form-action 'none'; frame-ancestors 'none'")
-_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
-_PAGE_HEADERS = {**_HEADERS, "Content-Security-Policy": _CSP, "Referrer-Policy": "no-referrer",
-                 "X-Frame-Options": "DENY"}
+_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": _CSP, "Referrer-Policy": "no-referrer",
+            "X-Frame-Options": "DENY"}
+_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+          ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 
 
 class _Assets(StaticFiles):
-    """Static files that are revalidated on every load."""
+    """Static files with the playground's headers and content types."""
 
-    def file_response(self, *args: Any, **kwargs: Any) -> Response:
-        response = super().file_response(*args, **kwargs)
+    def file_response(self, full_path: Any, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(full_path, *args, **kwargs)
         response.headers.update(_HEADERS)
+        kind = _TYPES.get(Path(full_path).suffix)
+        if kind is not None:
+            response.headers["content-type"] = kind
         return response
 
 
@@ -45,4 +52,4 @@ def install_playground(app: FastAPI) -> None:
 
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def page() -> Response:
-        return FileResponse(WEB / "index.html", headers=_PAGE_HEADERS)
+        return FileResponse(WEB / "index.html", headers=_HEADERS, media_type=_TYPES[".html"])
