@@ -141,7 +141,7 @@ def report(args: argparse.Namespace, loads: list[tuple[int, float, float]],
     return "\n".join([
         f"`qwenchat serve` on the starter model (1 llama.cpp thread) and Debian's headless "
         f"Chromium through Playwright on the same 2 cores. Load: {args.loads} fresh page "
-        "loads (nothing cached), bytes transferred (uncompressed: the server does not gzip), "
+        "loads (nothing cached), bytes transferred (assets gzipped), "
         "time until the model list is in, JS heap after load. Stream: one answer of "
         f"{args.tokens} tokens (greedy, end of generation banned) per client and round, "
         f"{args.rounds} rounds, clients alternating; tokens after the first ÷ time after the "

@@ -178,6 +178,21 @@ def test_models_lists_every_served_id(client: openai.OpenAI, server: ServerProce
     assert client.models.retrieve("qwen-plus").id == "qwen-plus"
 
 
+def test_model_cards_carry_limits_and_capabilities(server: ServerProcess) -> None:
+    cards = {card["id"]: card for card in httpx.get(f"{server.url}/v1/models").json()["data"]}
+    thinking = {model_id: card["capabilities"]["thinking"] for model_id, card in cards.items()}
+    assert thinking["qwen3.6-plus"] == "hybrid-on"
+    assert thinking["qwen-plus"] == "hybrid-off"
+    assert thinking["qwq-plus"] == "always"
+    assert thinking["qwen-mt-plus"] == "off"
+    plus = cards["qwen-plus"]
+    assert plus["capabilities"]["tools"] is True
+    assert cards["qwen-mt-plus"]["capabilities"]["tools"] is False
+    assert plus["max_model_len"] > plus["capabilities"]["max_output_tokens"] > 0
+    single = httpx.get(f"{server.url}/v1/models/qwen-plus").json()
+    assert single == plus
+
+
 def test_health_is_ok_when_ready(server: ServerProcess) -> None:
     body = httpx.get(f"{server.url}/health").json()
     assert body["status"] == "ok"

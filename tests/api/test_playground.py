@@ -54,6 +54,8 @@ def test_the_page_and_everything_it_loads(server: ServerProcess) -> None:
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["cache-control"] == "no-cache"
         assert response.headers["content-security-policy"] == policy
+        if len(response.content) > 1000:  # httpx asks for gzip and decodes it
+            assert response.headers["content-encoding"] == "gzip", url
         again = httpx.get(url, headers={"If-None-Match": response.headers["etag"]})
         assert again.status_code == 304  # revalidation is cheap
 

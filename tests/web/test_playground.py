@@ -148,6 +148,20 @@ def test_conversations_are_kept_in_the_browser_and_deletable(page: Page,
 def test_thinking_toggle_and_budget_go_into_the_request(page: Page,
                                                         playground: Playground) -> None:
     open_playground(page, playground.url, playground.key)
+    thinking = page.get_by_label("Thinking mode")
+    # the controls follow the model card's capabilities: what the model refuses is disabled
+    choose(page, "Model", "qwen-mt-plus")
+    expect(thinking.locator('option[value="on"]')).to_be_disabled()
+    expect(page.get_by_label("Thinking budget (tokens)")).to_be_disabled()
+    expect(page.get_by_text("qwen-mt-plus does not take tools.")).to_be_visible()
+    choose(page, "Model", "qwq-plus")
+    expect(thinking.locator('option[value="off"]')).to_be_disabled()
+    expect(thinking.locator('option[value="default"]')).to_have_text("Model default (on)")
+    choose(page, "Model", "qwen-plus")
+    expect(thinking.locator('option[value="default"]')).to_have_text("Model default (off)")
+    expect(page.get_by_label("max_tokens")).to_have_attribute(
+        "placeholder", re.compile(r"Model maximum \(\d+\)"))
+
     choose(page, "Model", "qwen3.6-plus")
     page.get_by_label("max_tokens").fill("16")
     choose(page, "Thinking mode", "on")
@@ -282,6 +296,13 @@ def test_the_page_works_on_a_phone(phone_page: Page, playground: Playground) -> 
     save_screenshot(page, "phone-settings")
     page.get_by_role("button", name="Close settings").click()
     expect(page.get_by_label("Key (kept in this browser only)")).to_be_hidden()
+    # an open drawer is modal: a tap beside it closes it and gives the focus back
+    settings = page.get_by_role("button", name="Settings", exact=True)
+    settings.click()
+    expect(page.get_by_role("button", name="Close settings")).to_be_focused()
+    page.mouse.click(10, 600)
+    expect(page.get_by_label("Key (kept in this browser only)")).to_be_hidden()
+    expect(settings).to_be_focused()
 
     answer = finished(send(page, "Say hello in three languages."))
     expect(answer.locator(".content")).to_be_in_viewport()
@@ -382,6 +403,22 @@ def test_reasoning_streams_into_a_collapsible_block(page: Page, qwen3_playground
     plain = finished(send(page, "And of Italy?"))
     expect(plain.locator("details.reasoning")).to_be_hidden()
     assert sent_request(plain)["enable_thinking"] is False
+
+
+def test_reasoning_is_shown_while_it_streams(page: Page, qwen3_playground: str) -> None:
+    thinking = "I work through this one step at a time. " * 12
+    output = f"<think>\n{thinking.strip()}\n</think>\n\nDone."
+    open_forcing(page, qwen3_playground, "qwen3.6-plus", output, 20)
+    choose(page, "Thinking mode", "on")
+    answer = send(page, "Think it over.")
+    reasoning = page.locator(".message.assistant.streaming details.reasoning")
+    expect(reasoning.locator("summary")).to_have_text("Reasoning…")  # open while it streams
+    expect(reasoning).to_have_attribute("open", "")
+    expect(reasoning.locator(".markdown")).to_contain_text("I work through this")
+    save_screenshot(page, "reasoning-streaming")
+    finished(answer)
+    expect(answer.locator(".content")).to_have_text("Done.")
+    expect(answer.locator("details.reasoning .markdown")).to_have_text(thinking.strip())
 
 
 def test_html_in_an_answer_cannot_act_or_pose_as_the_page(page: Page,

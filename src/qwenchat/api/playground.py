@@ -10,7 +10,8 @@ server never mixes old scripts with a new page), ``nosniff``, a content type of 
 the kinds the page loads (the platform's MIME table may call ``.js`` ``text/plain``, and
 browsers refuse such module scripts), and a Content-Security-Policy that allows scripts,
 styles and connections from this origin only, so model output rendered as HTML can neither
-run nor load anything.
+run nor load anything. Assets are gzipped for clients that accept it (a phone on a slow
+link loads the page in a third of the bytes).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, Response
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.staticfiles import StaticFiles
 
 WEB = Path(__file__).resolve().parent.parent / "web"
@@ -48,7 +50,9 @@ class _Assets(StaticFiles):
 
 def install_playground(app: FastAPI) -> None:
     """Serve the playground page at ``/`` and its assets under ``/playground/``."""
-    app.mount("/playground", _Assets(directory=WEB), name="playground")
+    # gzip for the assets only (vendor.js: 220 KB, about 75 KB compressed), never the API
+    app.mount("/playground", GZipMiddleware(_Assets(directory=WEB), compresslevel=6),
+              name="playground")
 
     @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def page() -> Response:

@@ -2,7 +2,8 @@
 
 ``/compatible-mode/v1`` is DashScope's base path; ``/v1`` is the alias OpenAI-style tools
 assume. Both serve identical routes. Model cards carry ``root``, the model file behind the id
-(as vLLM's cards do), so a client can see what really answers.
+(as vLLM's cards do), so a client can see what really answers, and the id's limits and
+capabilities (thinking mode, tools), which the playground adapts its controls to.
 
 A chat request goes through its gateway ticket: key (401), body (400), model (404, 403),
 prompt and rate limits (400, 429), then generation; every outcome, refusals included, is
@@ -80,10 +81,19 @@ def build_router(service: ChatService, gateway: Gateway, started: int) -> APIRou
         return json_response(result, headers={"x-request-id": rid})
 
     def model_cards(ids: list[str]) -> dict[str, Any]:
-        """OpenAI's model list, each card naming the model file behind it in ``root``."""
+        """OpenAI's model list, each card naming what answers in ``root`` and carrying the
+        id's limits (``max_model_len`` as vLLM's cards do) and ``capabilities``."""
         cards = models_list(ids, started, "qwenchat")
         for card in cards["data"]:
-            card["root"] = service.catalog.resolve(card["id"]).name
+            deployment = service.catalog.resolve(card["id"])
+            profile = deployment.profile
+            card["root"] = deployment.name
+            card["max_model_len"] = profile.context_window
+            card["capabilities"] = {
+                "thinking": profile.thinking.value, "tools": profile.supports_tools,
+                "max_output_tokens": profile.max_output,
+                "max_thinking_budget": profile.max_thinking_budget,
+            }
         return cards
 
     async def list_models(request: Request) -> Response:

@@ -88,11 +88,11 @@ export class ApiClient {
     return response;
   }
 
-  /** The model ids this key may use. */
+  /** The model cards of the ids this key may use. */
   async models() {
     const response = await this.send("/models", { method: "GET" });
     const body = await response.json();
-    return body.data.map((card) => card.id);
+    return body.data;
   }
 
   /**

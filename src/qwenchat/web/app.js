@@ -16,7 +16,7 @@ import { Notice } from "./notice.js";
 import { bindPanels, closePanels, openPanel } from "./panels.js";
 import { loadVendor } from "./render.js";
 import { buildRequest, SettingsError, storedRequest } from "./request.js";
-import { bindSettings } from "./settings.js";
+import { applyModel, bindSettings } from "./settings.js";
 import { Store } from "./store.js";
 import { AnswerView, conversationViews, el, pendingCalls } from "./view.js";
 
@@ -36,12 +36,16 @@ let running = null; // {controller, view, conversation} while a request streams
 
 // --- API key and models ------------------------------------------------------------------
 
+let cards = new Map(); // model id -> its card, as /models gave it
+
 async function loadModels() {
   try {
-    const ids = await api.models();
+    cards = new Map((await api.models()).map((card) => [card.id, card]));
+    const ids = [...cards.keys()];
     ui.model.replaceChildren(...ids.map((id) => el("option", { value: id }, id)));
     if (!ids.includes(store.settings.model)) store.settings.model = ids[0] || "";
     ui.model.value = store.settings.model;
+    applyModel(cards.get(store.settings.model), store);
     ui.keyStatus.textContent = api.apiKey ? "The server accepts this key." : "";
     return true;
   } catch (error) {
@@ -252,6 +256,7 @@ function bindComposer() {
 async function start() {
   bindPanels();
   bindSettings(store);
+  ui.model.addEventListener("change", () => applyModel(cards.get(ui.model.value), store));
   bindKey();
   bindComposer();
   render();

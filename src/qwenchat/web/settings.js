@@ -1,6 +1,8 @@
 // The settings panel: every control marked data-setting="<key>" edits that key of the
 // store's settings, saved as it changes. The JSON boxes (tools, schema, more fields) say
 // inline what is wrong with them; the tool-choice menu lists the functions of the tools box.
+// The chosen model's card (qwenchat's cards carry `capabilities`) adapts the thinking and
+// length controls: its defaults and limits are shown, and what it refuses is disabled.
 
 import { parseSchema, parseTools } from "./request.js";
 import { el } from "./view.js";
@@ -74,4 +76,31 @@ export function bindSettings(store) {
     $("tools").value = JSON.stringify(EXAMPLE_TOOL, null, 2);
     $("tools").dispatchEvent(new Event("input"));
   });
+}
+
+/** Adapts the thinking and length controls to the model `card` (any OpenAI card works). */
+export function applyModel(card, store) {
+  const settings = store.settings;
+  const caps = card?.capabilities || {};
+  const thinking = $("thinking");
+  const mode = caps.thinking;
+  const thinks = mode === "hybrid-on" || mode === "always";
+  thinking.querySelector('[value="default"]').textContent = mode
+    ? `Model default (${thinks ? "on" : "off"})` : "Model default";
+  thinking.querySelector('[value="on"]').disabled = mode === "off";
+  thinking.querySelector('[value="off"]').disabled = mode === "always";
+  if (thinking.selectedOptions[0]?.disabled) {
+    settings.thinking = "default";
+    thinking.value = "default";
+    store.saveSettings();
+  }
+  const limit = (id, value, what) => {
+    $(id).placeholder = value ? `${what} (${value})` : what;
+    if (value) $(id).max = String(value);
+    else $(id).removeAttribute("max");
+  };
+  limit("max-tokens", caps.max_output_tokens, "Model maximum");
+  limit("thinking-budget", caps.max_thinking_budget, "Model maximum");
+  $("thinking-budget").disabled = mode === "off";
+  $("tools-hint").textContent = caps.tools === false ? `${card.id} does not take tools.` : "";
 }
