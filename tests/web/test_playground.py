@@ -314,6 +314,18 @@ def test_the_page_works_on_a_phone(phone_page: Page, playground: Playground) -> 
     save_screenshot(page, "phone")
 
 
+def test_without_its_bundle_the_page_still_chats_in_plain_text(page: Page,
+                                                               playground: Playground) -> None:
+    page.route("**/playground/vendor.js", lambda route: route.abort())
+    open_playground(page, playground.url, playground.key)
+    choose(page, "Model", "qwen-plus")
+    page.get_by_label("max_tokens").fill("24")
+    answer = finished(send(page, "Say **hello**."))
+    expect(answer.locator(".content")).to_have_class(re.compile(r"\bplain\b"))
+    expect(answer.locator(".content")).not_to_be_empty()
+    assert int(stat(answer, "Tokens out")) > 0
+
+
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_no_accessibility_violations(page: Page, playground: Playground, axe_source: str,
                                      scheme: str) -> None:
