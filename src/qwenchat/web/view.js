@@ -1,5 +1,5 @@
-// The conversation log's DOM: user messages, answers (reasoning, markdown, tool-call cards,
-// the parsed JSON answer, stats, the request as code) and the conversation list.
+// The conversation log's DOM: user messages and answers (reasoning, markdown, tool-call
+// cards, the parsed JSON answer, stats, the request as code).
 //
 // Every element is built with createElement and textContent; the only HTML inserted comes
 // from render.js (sanitized markdown, highlight.js output). An AnswerView follows a stream:
