@@ -61,22 +61,28 @@ function copyButton(label, text) {
   return button;
 }
 
-/** The request of an answer as curl and Python, highlighted when first opened. */
+/**
+ * The request of an answer as curl and Python. `request()` gives the request; the snippets
+ * are made (and highlighted) when first opened, since the log is redrawn every turn and
+ * most are never looked at.
+ */
 export function requestSnippets(baseUrl, request) {
-  const snippets = [
-    ["curl", "bash", curlSnippet(`${baseUrl}/chat/completions`, request)],
-    ["Python", "python", pythonSnippet(baseUrl, request)],
-  ];
   const details = el("details", { class: "request" }, el("summary", {}, "Request as code"));
-  for (const [name, language, text] of snippets) {
-    const code = el("code", { class: `language-${language}` }, text);
-    details.append(el("section", { class: "snippet", "aria-label": `${name} snippet` },
-      el("div", { class: "snippet-head" }, el("h3", {}, name),
-        copyButton(`Copy ${name}`, () => text)),
-      el("pre", { tabIndex: 0 }, code)));
-  }
   details.addEventListener("toggle", () => {
-    for (const code of details.querySelectorAll("code:not(.hljs)")) highlight(code);
+    if (details.querySelector(".snippet")) return;
+    const body = request();
+    const snippets = [
+      ["curl", "bash", curlSnippet(`${baseUrl}/chat/completions`, body)],
+      ["Python", "python", pythonSnippet(baseUrl, body)],
+    ];
+    for (const [name, language, text] of snippets) {
+      const code = el("code", { class: `language-${language}` }, text);
+      highlight(code, language);
+      details.append(el("section", { class: "snippet", "aria-label": `${name} snippet` },
+        el("div", { class: "snippet-head" }, el("h3", {}, name),
+          copyButton(`Copy ${name}`, () => text)),
+        el("pre", { tabIndex: 0 }, code)));
+    }
   });
   return details;
 }
@@ -216,7 +222,9 @@ export class AnswerView {
       parts.push(el("p", { class: "warning" }, `Interrupted: ${meta.error.message}`));
     }
     if (meta.stats) parts.push(statsList(meta.stats));
-    if (meta.request) parts.push(requestSnippets(baseUrl, requestFor(meta.request, history)));
+    if (meta.request) {
+      parts.push(requestSnippets(baseUrl, () => requestFor(meta.request, history)));
+    }
     this.extra.replaceChildren(...parts);
   }
 }
