@@ -44,17 +44,17 @@ PHONE: dict[str, Any] = {
 
 def chromium_executable() -> Path:
     """The Chromium the tests drive: ``$QWENCHAT_CHROMIUM`` if set, else ``chromium`` on PATH
-    (Debian's package, which scripts/chromium.sh installs). Fails the test, saying what to
+    (Debian's package, which scripts/services.sh installs). Fails the test, saying what to
     do, when there is none: browser tests that silently skip would hide a broken playground."""
     configured = os.environ.get("QWENCHAT_CHROMIUM")
     found = configured or shutil.which("chromium")
     if found is None:
-        pytest.fail("no chromium on PATH: run scripts/chromium.sh (installs Debian's chromium) "
+        pytest.fail("no chromium on PATH: run scripts/services.sh (installs Debian's chromium) "
                     "or set QWENCHAT_CHROMIUM to a Chromium executable", pytrace=False)
     path = Path(found)
     if not (path.is_file() and os.access(path, os.X_OK)):
         pytest.fail(f"QWENCHAT_CHROMIUM={configured} is not an executable file: run "
-                    "scripts/chromium.sh and point it at the path that prints, or unset it",
+                    "scripts/services.sh and point it at `command -v chromium`, or unset it",
                     pytrace=False)
     return path
 

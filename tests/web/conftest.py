@@ -38,7 +38,7 @@ def axe_source() -> str:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Headless Chromium for one test module (a launch costs about a second; contexts keep
-    the tests apart). Without Chromium the tests fail, saying to run scripts/chromium.sh.
+    the tests apart). Without Chromium the tests fail, saying to run scripts/services.sh.
     While it lives, Playwright's sync API holds this thread's asyncio loop, so
     ``asyncio.run`` is refused: browser tests reach servers through subprocesses. It is
     closed at the end of the module, so other modules' tests are unaffected."""
