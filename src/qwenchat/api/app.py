@@ -4,6 +4,11 @@ The model loads in the background after start-up, so ``/health`` can answer 503 
 loads (and if loading failed) and 200 once the server is ready; chat requests meanwhile get
 503 ``ModelUnavailable``. Shutdown stops the engines and frees their memory, then commits
 the ledger's last rows and closes the gateway's connections.
+
+A watchdog looks at the engine threads every second: one that died is replaced (its
+requests fail with 503); one stuck in a step for over ``stall_timeout`` turns ``/health``
+503, fails every waiting request with 503 and calls ``on_stall`` — the server then shuts
+down with a non-zero status so that a supervisor restarts it.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import dataclasses
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -24,11 +29,12 @@ from qwenchat import __version__
 from qwenchat.api.errors import install_error_handlers, json_response
 from qwenchat.api.playground import install_playground
 from qwenchat.api.routes import build_router
-from qwenchat.engine import EngineMetrics
+from qwenchat.engine import EngineHealth, EngineMetrics
 from qwenchat.gateway import Gateway
 from qwenchat.service import ChatService
 
 _log = logging.getLogger("qwenchat.api")
+WATCH_INTERVAL = 1.0  # seconds between the watchdog's looks at the engines
 
 
 class _LoadState:
@@ -39,10 +45,22 @@ class _LoadState:
         self.task: asyncio.Task[None] | None = None
 
 
-def create_app(service: ChatService, gateway: Gateway, *, playground: bool = True) -> FastAPI:
+def create_app(service: ChatService, gateway: Gateway, *, playground: bool = True,
+               on_stall: Callable[[], None] | None = None) -> FastAPI:
     """The qwenchat HTTP application serving ``service`` behind ``gateway`` (and the web
-    playground at ``/`` unless ``playground`` is false)."""
+    playground at ``/`` unless ``playground`` is false); ``on_stall`` is called once if an
+    engine stalls."""
     state = _LoadState()
+
+    async def watch() -> None:
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            health = service.watch_engines(time.perf_counter())
+            if EngineHealth.STALLED in health.values():
+                state.error = "The model's engine stopped responding; the server is restarting."
+                if on_stall is not None:
+                    on_stall()
+                return
 
     async def load() -> None:
         try:
@@ -61,9 +79,11 @@ def create_app(service: ChatService, gateway: Gateway, *, playground: bool = Tru
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await service.start()
         state.task = asyncio.create_task(load())
+        watchdog = asyncio.create_task(watch())
         try:
             yield
         finally:
+            watchdog.cancel()
             await asyncio.shield(state.task)
             await asyncio.to_thread(service.close)
             await service.stop()
