@@ -13,7 +13,6 @@ recorded in the usage ledger. Listing models needs a valid key when keys are req
 
 from __future__ import annotations
 
-import json
 import time
 import weakref
 from typing import Any
@@ -28,6 +27,7 @@ from qwenchat.gateway import CONTENT_TYPE, Gateway, Ticket
 from qwenchat.protocol import (
     ChunkEncoder,
     CompletionAssembler,
+    model_named_in,
     models_list,
     new_completion_id,
     parse_chat_request,
@@ -55,7 +55,7 @@ def build_router(service: ChatService, gateway: Gateway, started: int) -> APIRou
             prepared = await service.prepare(chat_request, admit=ticket.admit, body=body)
         except QwenchatError as exc:
             if not ticket.model:
-                named = _model_named_in(body or await request.body())
+                named = model_named_in(body or await request.body())
                 ticket.name_model(named, is_served=named in service.catalog.ids())
             ticket.fail(exc)
             raise
@@ -124,11 +124,3 @@ def _abandon(prepared: PreparedChat, ticket: Ticket) -> None:
     prepared.cancel()
     ticket.abandon()
 
-
-def _model_named_in(body: bytes) -> str:
-    """The model a refused request asked for, for its ledger row ("" if unreadable)."""
-    try:
-        model = json.loads(body).get("model") if body else None
-    except (ValueError, AttributeError):
-        return ""
-    return model[:200] if isinstance(model, str) else ""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from qwenchat.protocol._chunks import ChunkEncoder
 from qwenchat.protocol._completion import CompletionAssembler
-from qwenchat.protocol._parse import parse_chat_request
+from qwenchat.protocol._parse import model_named_in, parse_chat_request
 from qwenchat.protocol._responses import models_list, new_completion_id
 from qwenchat.protocol._rules import check_for_model
 
@@ -23,6 +23,7 @@ __all__ = [
     "ChunkEncoder",
     "CompletionAssembler",
     "check_for_model",
+    "model_named_in",
     "models_list",
     "new_completion_id",
     "parse_chat_request",

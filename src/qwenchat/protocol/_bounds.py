@@ -36,6 +36,8 @@ MAX_TOKEN_ID_DIGITS = 10  # a token id key of logit_bias ("4294967295" at most)
 MAX_GRAMMAR_BYTES = 64 * 1024  # the GBNF ``grammar`` extension, UTF-8
 MAX_GRAMMAR_NESTING = 32  # parentheses inside the grammar
 MAX_TRANSLATION_PAIRS = 1024  # terms + tm_list of translation_options
+TOO_DEEP = ("Required body invalid, please check the request body format: JSON may nest at "
+            f"most {MAX_JSON_DEPTH} levels.")
 
 
 def json_depth(value: Any) -> int:
@@ -61,9 +63,7 @@ def json_depth(value: Any) -> int:
 def check_body_depth(data: dict[str, Any]) -> None:
     """``InvalidBody`` for a body nested deeper than ``MAX_JSON_DEPTH``."""
     if json_depth(data) > MAX_JSON_DEPTH:
-        raise InvalidBody(
-            f"Required body invalid: JSON nested deeper than {MAX_JSON_DEPTH} levels."
-        )
+        raise InvalidBody(TOO_DEEP)
 
 
 def _too_many(param: str, limit: int, what: str = "entries") -> InvalidParameter:

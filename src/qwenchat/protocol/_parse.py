@@ -24,7 +24,7 @@ from pydantic_core import ErrorDetails
 
 from qwenchat.core import ChatRequest, TranslationOptions
 from qwenchat.errors import InvalidBody, InvalidParameter
-from qwenchat.protocol._bounds import check_body_depth, check_bounds
+from qwenchat.protocol._bounds import TOO_DEEP, check_body_depth, check_bounds
 from qwenchat.protocol._constraints import build_response_format, check_grammar
 from qwenchat.protocol._messages import build_messages
 from qwenchat.protocol._sampling import build_sampling
@@ -61,7 +61,9 @@ def decode_body(body: bytes) -> dict[str, Any]:
     """The body as a JSON object, or ``InvalidBody``."""
     try:
         data = json.loads(body, parse_float=_finite_float, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
+    except RecursionError as exc:  # nested thousands deep: past any bound
+        raise InvalidBody(TOO_DEEP) from exc
+    except ValueError as exc:
         raise InvalidBody() from exc
     if not isinstance(data, dict):
         raise InvalidBody()
@@ -71,6 +73,15 @@ def decode_body(body: bytes) -> dict[str, Any]:
     except UnicodeEncodeError as exc:
         raise InvalidBody() from exc
     return data
+
+
+def model_named_in(body: bytes) -> str:
+    """The model a refused request asked for, for its ledger row ("" if unreadable)."""
+    try:
+        model = decode_body(body).get("model") if body else None
+    except InvalidBody:
+        return ""
+    return model[:200] if isinstance(model, str) else ""
 
 
 def _json_kind(value: Any) -> str:
