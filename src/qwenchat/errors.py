@@ -7,7 +7,8 @@ it maps to, so the mapping is data, not a chain of ``isinstance`` checks::
     QwenchatError                      (500 internal_error)
     ├── RequestError                   (400 invalid_parameter_error / invalid_request_error)
     │   ├── InvalidParameter           a field or message rule is violated
-    │   └── InvalidBody                the body is not valid JSON / not an object
+    │   ├── InvalidBody                the body is not valid JSON / not an object
+    │   └── BodyRefused                the body is too large or too slow (connection closed)
     ├── AuthenticationError            (401 invalid_api_key)
     ├── AccessDenied                   (403 access_denied)
     ├── ModelNotFound                  (404 model_not_found)
@@ -53,6 +54,11 @@ class InvalidBody(RequestError):
 
     code = "invalid_request_error"
     default_message = "Required body invalid, please check the request body format."
+
+
+class BodyRefused(RequestError):
+    """The body passed the size cap or did not arrive in time; the answer closes the
+    connection (the rest of the body is not worth reading)."""
 
 
 class AuthenticationError(QwenchatError):

@@ -4,18 +4,31 @@ uvicorn's graceful shutdown waits for open responses to finish; a long stream wo
 the process (then be cut mid-chunk). On SIGINT/SIGTERM the service first aborts every
 generation, so each open stream ends at its next token with an in-band error frame and
 each waiting request gets a 503; uvicorn then closes the idle connections and exits.
+
+Connections are served by :mod:`qwenchat.api.connections` (header timeout and size, the
+connection cap) with uvicorn's keep-alive timeout. The cap must fit under the process's
+open-file limit: each connection may hold one file descriptor of its own and one to an
+upstream, and the rest of the process needs some. The soft limit is raised towards the hard
+one when that is needed; a cap that still does not fit is lowered, with a warning.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import resource
 from types import FrameType
 
 import uvicorn
 
 from qwenchat.api.app import create_app
+from qwenchat.api.connections import ConnectionLimits, guarded_protocol
 from qwenchat.gateway import Gateway
 from qwenchat.service import ChatService
+from qwenchat.settings import ServerSettings
+
+_RESERVED_FILES = 128  # database, model files, logs, Redis
+_log = logging.getLogger("qwenchat.api")
 
 
 class _Server(uvicorn.Server):
@@ -28,11 +41,31 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def serve_forever(service: ChatService, gateway: Gateway, *, host: str, port: int,
-                  log_level: str, playground: bool = True) -> None:
-    """Serve ``service`` behind ``gateway`` on ``host:port`` until SIGINT/SIGTERM."""
-    app = create_app(service, gateway, playground=playground)
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
-                            timeout_graceful_shutdown=10)
+def serve_forever(service: ChatService, gateway: Gateway, settings: ServerSettings) -> None:
+    """Serve ``service`` behind ``gateway`` as ``settings`` say until SIGINT/SIGTERM."""
+    app = create_app(service, gateway, settings)
+    limits = ConnectionLimits(max_connections=connection_cap(settings.max_connections),
+                              header_timeout=settings.header_timeout)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port,
+                            log_level=settings.log_level, timeout_graceful_shutdown=10,
+                            http=guarded_protocol(limits),
+                            timeout_keep_alive=settings.keep_alive_timeout)
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises SIGINT once stopped
         _Server(config, service).run()
+
+
+def connection_cap(wanted: int) -> int:
+    """``wanted`` open connections, or fewer if the open-file limit cannot hold them."""
+    needed = 2 * wanted + _RESERVED_FILES
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        raised = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return wanted
+    fitting = max(1, (soft - _RESERVED_FILES) // 2)
+    _log.warning("max_connections = %d does not fit the open-file limit (%d): serving at "
+                 "most %d connections (raise it with ulimit -n)", wanted, soft, fitting)
+    return fitting

@@ -126,7 +126,7 @@ class ChatService:
 
     def upstream_status(self) -> dict[str, list[dict[str, Any]]]:
         """Each upstream deployment's replicas: URL, whether up, requests in flight."""
-        return {name: [{"url": r.url, "up": r.is_up, "in_flight": r.in_flight}
+        return {name: [{"url": r.label, "up": r.is_up, "in_flight": r.in_flight}
                        for r in upstream.replicas.replicas]
                 for name, upstream in self._upstreams.items()}
 
