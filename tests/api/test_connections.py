@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +13,6 @@ from pathlib import Path
 import openai
 import pytest
 from tests.support import ServerProcess, http_answer, open_socket, read_until_closed, sdk
-
-from qwenchat.api.server import connection_cap
 
 CAP = 20
 HALF_HEAD = b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
@@ -111,10 +108,3 @@ def test_headers_over_64_kib_are_refused(guarded: ServerProcess) -> None:
             assert status == 400
             assert "larger than 65536 bytes" in json.loads(body)["error"]["message"]
     chat(guarded)
-
-
-def test_the_connection_cap_fits_under_the_open_file_limit() -> None:
-    assert connection_cap(100) == 100  # raised the soft limit if it had to
-    huge = connection_cap(10**9)
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    assert 2 * huge < soft
