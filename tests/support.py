@@ -138,3 +138,22 @@ def http_answer(raw: bytes) -> tuple[int, dict[str, str], bytes]:
     pairs = [line.split(": ", 1) for line in lines[1:] if ": " in line]
     headers = {name.lower(): value for name, value in pairs}
     return int(lines[0].split()[1]), headers, body
+
+
+def read_answer(sock: socket.socket, timeout: float = 30.0) -> bytes:
+    """One whole HTTP answer with a ``Content-Length`` from ``sock`` (the connection may stay
+    open)."""
+    received = b""
+    sock.settimeout(timeout)
+    while b"\r\n\r\n" not in received or len(received) < _answer_length(received):
+        data = sock.recv(65536)
+        if not data:
+            break
+        received += data
+    return received
+
+
+def _answer_length(received: bytes) -> int:
+    head, _, _ = received.partition(b"\r\n\r\n")
+    _, headers, _ = http_answer(received)
+    return len(head) + 4 + int(headers.get("content-length", "0"))

@@ -6,20 +6,25 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
+from sqlalchemy import create_engine, select
 from tests.support import (
     ServerProcess,
     create_key,
     http_answer,
     open_socket,
+    read_answer,
     read_until_closed,
     sdk,
 )
+
+from qwenchat.gateway.tables import usage
 
 CAP = 1024 * 1024
 LIMIT_MESSAGE = f"Exceeded limit on max bytes to request body : {CAP}"
@@ -94,8 +99,7 @@ def test_a_request_without_a_valid_key_is_answered_without_reading_its_body(
     server, _ = keyed
     with open_socket(server.port) as sock:
         sock.sendall(post_head("sk-wrong", Content_Length="5000"))  # the body never comes
-        sock.settimeout(30)
-        status, _, body = http_answer(sock.recv(65536))
+        status, _, body = http_answer(read_answer(sock))
     assert status == 401
     assert json.loads(body)["error"]["code"] == "invalid_api_key"
 
@@ -108,4 +112,23 @@ def test_a_large_body_under_the_cap_is_parsed_and_answered(
     reply = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=60,
                        headers={"Authorization": f"Bearer {secret}"})
     assert reply.status_code == 200, reply.text
+    assert httpx.get(f"{server.url}/health").status_code == 200
+
+
+def test_a_client_that_leaves_mid_body_is_recorded_as_gone(
+        keyed: tuple[ServerProcess, str]) -> None:
+    server, secret = keyed
+    with open_socket(server.port) as sock:
+        sock.sendall(post_head(secret, Content_Length="1000") + b'{"model": ')
+    database = create_engine(f"sqlite:///{server.log_path.parent / 'qwenchat.db'}")
+    deadline = time.monotonic() + 30
+    while True:
+        with database.connect() as connection:
+            statuses = [row.status for row in connection.execute(select(usage))]
+        if 499 in statuses:
+            break
+        assert time.monotonic() < deadline, statuses
+        time.sleep(0.2)
+    database.dispose()
+    assert "unexpected failure" not in server.log_text()
     assert httpx.get(f"{server.url}/health").status_code == 200

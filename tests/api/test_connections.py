@@ -12,7 +12,14 @@ from pathlib import Path
 
 import openai
 import pytest
-from tests.support import ServerProcess, http_answer, open_socket, read_until_closed, sdk
+from tests.support import (
+    ServerProcess,
+    http_answer,
+    open_socket,
+    read_answer,
+    read_until_closed,
+    sdk,
+)
 
 CAP = 20
 HALF_HEAD = b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
@@ -78,9 +85,8 @@ def test_connections_past_the_cap_get_a_503_and_the_server_recovers(
         assert busy.value.status_code == 503
         refused = 0
         for sock in held:
-            sock.settimeout(0.05)
             try:
-                raw = sock.recv(65536)
+                raw = read_answer(sock, timeout=0.05)
             except TimeoutError:
                 continue  # held: within the cap
             status, headers, body = http_answer(raw)

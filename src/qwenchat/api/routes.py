@@ -22,6 +22,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
+from starlette.requests import ClientDisconnect
 
 from qwenchat.api.body import BodyLimits, model_named_in, parse_off_loop, read_body
 from qwenchat.api.errors import json_response, request_id
@@ -29,6 +30,7 @@ from qwenchat.api.local_callers import check_local_caller
 from qwenchat.api.streaming import collect, sse_frames
 from qwenchat.errors import AuthenticationError, ModelNotFound, QwenchatError
 from qwenchat.gateway import CONTENT_TYPE, ApiKey, Gateway, Ticket
+from qwenchat.gateway.ticket import CLIENT_CLOSED
 from qwenchat.protocol import (
     ChunkEncoder,
     CompletionAssembler,
@@ -68,6 +70,9 @@ def build_router(service: ChatService, gateway: Gateway, started: int,
                 ticket.name_model(named, is_served=named in service.catalog.ids())
             ticket.fail(exc)
             raise
+        except ClientDisconnect:  # gone before its body had arrived: nobody to answer
+            ticket.abandon()
+            return Response(status_code=CLIENT_CLOSED)
         except Exception:
             ticket.fail(QwenchatError())
             raise
