@@ -72,7 +72,15 @@ def test_no_admin_key_beyond_loopback_means_no_metrics_and_no_details(tmp_path: 
 
 
 def test_replica_credentials_stay_out_of_logs_and_print_config(public: ServerProcess) -> None:
+    secret = create_key(public.log_path.parent, "logs")
     deadline = time.monotonic() + 30
+    while (reply := httpx.post(f"{public.url}/v1/chat/completions", timeout=30,
+                               headers={"Authorization": f"Bearer {secret}"},
+                               json={"model": "qwen-plus", "messages": [
+                                   {"role": "user", "content": "Hi"}]})).status_code == 401:
+        assert time.monotonic() < deadline  # the server's key cache
+        time.sleep(0.2)
+    assert reply.status_code == 503  # the replica is unreachable: tried, and logged
     while "is down" not in public.log_text():  # the first health check fails
         assert time.monotonic() < deadline, public.log_text()
         time.sleep(0.2)
