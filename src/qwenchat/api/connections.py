@@ -8,12 +8,13 @@ needs and uvicorn does not have.
   when the connection opened, a later one's from its first byte; a connection that sends
   half a header and waits is closed (slowloris). Between requests, uvicorn's keep-alive
   timeout (``keep_alive_timeout``) closes idle connections.
-* **Request headers** may take 64 KiB at most (DashScope's front answers such a request
-  400): over that, the answer is 400 and the connection closed, before the parser buffers
-  any more of them.
+* **Request headers** may take 64 KiB at most: over that, the answer is 400 (as nginx, the
+  usual front of an API, answers it) and the connection is closed, before the parser
+  buffers any more of them.
 
 uvicorn's own ``limit_concurrency`` is not used: its 503 is plain text, and a connection
-carries one request at a time, so the connection cap bounds requests too.
+carries one request at a time, so the connection cap bounds the requests being received too
+(a client that leaves ends its request's work, see ``routes.py``).
 """
 
 from __future__ import annotations
