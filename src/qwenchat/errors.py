@@ -7,6 +7,7 @@ it maps to, so the mapping is data, not a chain of ``isinstance`` checks::
     QwenchatError                      (500 internal_error)
     ├── RequestError                   (400 invalid_parameter_error / invalid_request_error)
     │   ├── InvalidParameter           a field or message rule is violated
+    │   │   └── ConstraintDeadEnd      a grammar allows no next token mid-generation
     │   ├── InvalidBody                the body is not valid JSON / not an object
     │   └── BodyRefused                the body is too large or too slow (connection closed)
     ├── AuthenticationError            (401 invalid_api_key)
@@ -54,6 +55,15 @@ class InvalidBody(RequestError):
 
     code = "invalid_request_error"
     default_message = "Required body invalid, please check the request body format."
+
+
+class ConstraintDeadEnd(InvalidParameter):
+    """The request's grammar (or schema) allows no next token: the choice cannot go on.
+
+    Raised while generating, so it reaches a streaming client as an in-band error frame."""
+
+    default_message = ("The grammar allows no continuation of the output generated so far; "
+                       "it cannot be enforced.")
 
 
 class BodyRefused(RequestError):

@@ -28,6 +28,7 @@ File shape::
     prefix_cache = "exact"   # reuse earlier prompts' KV cache: "exact" | "full" | "off"
     host_cache_mb = 2048     # host memory keeping caches evicted from slots; 0 = none
     flash_attention = false  # faster; outputs then depend on what shares a batch
+    stall_timeout = 120      # seconds one engine step may take before the server restarts
     default_system_prompt = "You are a helpful assistant."  # "" = none
 
     [gateway]
@@ -111,6 +112,7 @@ class EngineSettings(_Section):
     prefix_cache: Literal["exact", "full", "off"] = "exact"
     host_cache_mb: int = Field(default=2048, ge=0)
     flash_attention: bool = False
+    stall_timeout: float = Field(default=120.0, ge=0)  # 0: no watchdog
     default_system_prompt: str = "You are a helpful assistant."
 
 
@@ -244,6 +246,7 @@ _ENV_KEYS: dict[str, tuple[str, ...]] = {
     "QWENCHAT_PREFIX_CACHE": ("engine", "prefix_cache"),
     "QWENCHAT_HOST_CACHE_MB": ("engine", "host_cache_mb"),
     "QWENCHAT_FLASH_ATTENTION": ("engine", "flash_attention"),
+    "QWENCHAT_STALL_TIMEOUT": ("engine", "stall_timeout"),
     "QWENCHAT_AUTH": ("gateway", "auth"),
     "QWENCHAT_ALLOW_PUBLIC_WITHOUT_AUTH": ("gateway", "allow_public_without_auth"),
     "QWENCHAT_REGION": ("gateway", "region"),

@@ -9,7 +9,7 @@ import pytest
 from tests.engine.recording import Recorder
 
 from qwenchat.core import SamplingParams
-from qwenchat.engine import EndReason, EngineConfig, GenerationJob, LocalEngine
+from qwenchat.engine import EndReason, EngineConfig, GenerationJob, LocalEngine, gbnf_grammar
 from qwenchat.errors import ModelUnavailable, ServerOverloaded
 
 PROMPT = ("<|im_start|>user\nWrite a very long story about a dragon.<|im_end|>\n"
@@ -124,9 +124,10 @@ def test_thinking_budget_injects_the_end_and_the_answer_keeps_max_tokens(
 def test_grammar_constrains_only_the_answer(engine: LocalEngine) -> None:
     end = tuple(engine.tokenize("\n</answer>"))
     recorder = Recorder(reasoning_ends_at=end[-1])
+    constraint = engine.compile_grammar(gbnf_grammar('root ::= " Paris" | " Lyon"'))
     job = GenerationJob(engine.tokenize(PROMPT), SamplingParams(temperature=0.8, seed=5),
                         20, recorder, thinking_budget=4, end_reasoning=end,
-                        grammar='root ::= " Paris" | " Lyon"')
+                        constraint=constraint)
     engine.submit(job)
     assert recorder.done.wait(60)
     answer = recorder.tokens[0][4 + len(end):]

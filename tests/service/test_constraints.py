@@ -22,22 +22,35 @@ def test_free_answers_have_no_grammar() -> None:
 
 
 def test_raw_grammar_wins() -> None:
-    assert answer_grammar(request(grammar='root ::= "x"'), TOOLS) == 'root ::= "x"'
+    grammar = answer_grammar(request(grammar='root ::= "x"'), TOOLS)
+    assert grammar is not None and 'start: "x"' in grammar.text
+    assert grammar.param == "grammar"
+
+
+@pytest.mark.parametrize("gbnf", ["root ::= [", 'root ::= "a" ('])
+def test_unreadable_gbnf_is_a_400(gbnf: str) -> None:
+    with pytest.raises(InvalidParameter, match="grammar could not be parsed") as caught:
+        answer_grammar(request(grammar=gbnf), ())
+    assert caught.value.param == "grammar"
 
 
 def test_forced_calls_name_their_tools() -> None:
-    required = answer_grammar(request(tools=TOOLS, tool_choice=ToolChoice("required")), TOOLS)
-    named = answer_grammar(request(tools=TOOLS, tool_choice=ToolChoice("function", "b")), TOOLS)
-    assert required is not None and '\\"a\\"' in required and '\\"b\\"' in required
-    assert named is not None and '\\"b\\"' in named and '\\"a\\"' not in named
-    parallel = answer_grammar(request(tools=TOOLS, tool_choice=ToolChoice("required"),
-                                      parallel_tool_calls=True), TOOLS)
-    assert parallel is not None and '("\\n" tool-call)*' in parallel
+    def text(**fields: object) -> str:
+        grammar = answer_grammar(request(tools=TOOLS, **fields), TOOLS)
+        assert grammar is not None and grammar.param == "tools"
+        return grammar.text
+
+    required = text(tool_choice=ToolChoice("required"))
+    named = text(tool_choice=ToolChoice("function", "b"))
+    assert '{"const":"a"}' in required and '{"const":"b"}' in required
+    assert '{"const":"b"}' in named and '{"const":"a"}' not in named
+    parallel = text(tool_choice=ToolChoice("required"), parallel_tool_calls=True)
+    assert '("\\n" tool_call)*' in parallel
+    assert '("\\n" tool_call)*' not in required
 
 
-@pytest.mark.parametrize("schema", [{"type": "bogus"}, {"allOf": 5},
-                                    {"properties": {"a": {"$ref": "#/definitions/x"}}}])
-def test_a_schema_the_converter_cannot_express_is_a_400(schema: dict[str, object]) -> None:
-    fmt = ResponseFormat("json_schema", "r", schema)
-    with pytest.raises(InvalidParameter, match="json_schema cannot be enforced"):
-        answer_grammar(request(response_format=fmt), ())
+def test_json_formats_name_response_format() -> None:
+    fmt = ResponseFormat("json_schema", "r", {"type": "object"})
+    grammar = answer_grammar(request(response_format=fmt), ())
+    assert grammar is not None and grammar.what == "json_schema"
+    assert grammar.param == "response_format"

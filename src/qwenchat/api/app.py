@@ -8,6 +8,11 @@ upstream replicas; on any other address only to the admin key (everyone else get
 them). ``/docs`` and ``/openapi.json`` exist only when ``[server] docs`` is on.
 Shutdown stops the engines and frees their memory, then commits the ledger's last rows and
 closes the gateway's connections.
+
+A watchdog looks at the engine threads every second: one that died is replaced (its
+requests fail with 503); one stuck in a step for over ``stall_timeout`` turns ``/health``
+503, fails every waiting request with 503 and calls ``on_stall`` — the server then shuts
+down with a non-zero status so that a supervisor restarts it.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import dataclasses
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -29,13 +34,14 @@ from qwenchat.api.body import BodyLimits
 from qwenchat.api.errors import install_error_handlers, json_response
 from qwenchat.api.playground import install_playground
 from qwenchat.api.routes import build_router
-from qwenchat.engine import EngineMetrics
+from qwenchat.engine import EngineHealth, EngineMetrics
 from qwenchat.errors import AuthenticationError
 from qwenchat.gateway import Gateway, is_loopback
 from qwenchat.service import ChatService
 from qwenchat.settings import ServerSettings
 
 _log = logging.getLogger("qwenchat.api")
+WATCH_INTERVAL = 1.0  # seconds between the watchdog's looks at the engines
 
 
 class _LoadState:
@@ -47,9 +53,11 @@ class _LoadState:
 
 
 def create_app(service: ChatService, gateway: Gateway,
-               settings: ServerSettings | None = None) -> FastAPI:
+               settings: ServerSettings | None = None, *,
+               on_stall: Callable[[], None] | None = None) -> FastAPI:
     """The qwenchat HTTP application serving ``service`` behind ``gateway`` as the server
-    ``settings`` say (the playground at ``/`` unless switched off)."""
+    ``settings`` say (the playground at ``/`` unless switched off); ``on_stall`` is called
+    once if an engine stalls."""
     settings = settings or ServerSettings()
     state = _LoadState()
     is_local = is_loopback(settings.host)
@@ -63,6 +71,16 @@ def create_app(service: ChatService, gateway: Gateway,
         except AuthenticationError:
             return False
         return True
+
+    async def watch() -> None:
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            health = service.watch_engines(time.perf_counter())
+            if EngineHealth.STALLED in health.values():
+                state.error = "The model's engine stopped responding; the server is restarting."
+                if on_stall is not None:
+                    on_stall()
+                return
 
     async def load() -> None:
         try:
@@ -81,9 +99,11 @@ def create_app(service: ChatService, gateway: Gateway,
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await service.start()
         state.task = asyncio.create_task(load())
+        watchdog = asyncio.create_task(watch())
         try:
             yield
         finally:
+            watchdog.cancel()
             await asyncio.shield(state.task)
             await asyncio.to_thread(service.close)
             await service.stop()

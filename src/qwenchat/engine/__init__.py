@@ -4,16 +4,30 @@ Public facade: :class:`LocalEngine` (load a GGUF, tokenize, submit jobs),
 :class:`GenerationJob` and the :class:`TokenSink` it reports through.
 """
 
-from qwenchat.engine.grammars import json_object_grammar, json_schema_grammar, tool_call_grammar
+from qwenchat.engine.constraint import Constraint
+from qwenchat.engine.grammars import (
+    gbnf_grammar,
+    json_object_grammar,
+    json_schema_grammar,
+    tool_call_grammar,
+)
 from qwenchat.engine.job import EndReason, GenerationJob, GenerationStats, TokenSink
 from qwenchat.engine.llama import ModelInfo
-from qwenchat.engine.local import EngineConfig, LocalEngine, default_slots, default_threads
+from qwenchat.engine.local import (
+    EngineConfig,
+    EngineHealth,
+    LocalEngine,
+    default_slots,
+    default_threads,
+)
 from qwenchat.engine.metrics import EngineMetrics
 from qwenchat.engine.prefixes import ReuseMode
 
 __all__ = [
+    "Constraint",
     "EndReason",
     "EngineConfig",
+    "EngineHealth",
     "EngineMetrics",
     "GenerationJob",
     "GenerationStats",
@@ -23,6 +37,7 @@ __all__ = [
     "TokenSink",
     "default_slots",
     "default_threads",
+    "gbnf_grammar",
     "json_object_grammar",
     "json_schema_grammar",
     "tool_call_grammar",

@@ -17,6 +17,7 @@ from enum import Enum
 from typing import Protocol
 
 from qwenchat.core import SamplingParams, TokenLogprob
+from qwenchat.engine.constraint import Constraint
 
 
 class EndReason(str, Enum):
@@ -79,7 +80,7 @@ class GenerationJob:
     max_tokens: int
     sink: TokenSink
     n: int = 1
-    grammar: str | None = None  # GBNF constraining the answer (not the reasoning)...
+    constraint: Constraint | None = None  # grammar of the answer (not the reasoning)...
     grammar_covers_reasoning: bool = False  # ...unless this is set: then the whole output
     thinking_budget: int | None = None  # reasoning tokens before end_reasoning is injected
     end_reasoning: tuple[int, ...] = ()  # tokens that close the reasoning

@@ -116,7 +116,10 @@ class LlamaModel:
         return list(buffer[:count])
 
     def token_bytes(self, token: int, *, special: bool = False) -> bytes:
-        """The raw bytes of one token (may be part of a UTF-8 character)."""
+        """The raw bytes of one token (may be part of a UTF-8 character); ``ValueError`` for
+        an id outside the vocabulary, which llama.cpp would abort the process on."""
+        if not 0 <= token < self.n_vocab:
+            raise ValueError(f"token id {token} is not in the vocabulary")
         buffer = ctypes.create_string_buffer(64)
         length = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, 64, 0, special)
         if length < 0:
@@ -141,6 +144,8 @@ class LlamaModel:
         return max(1, int(layers * kv_heads * (key + value) * 2))
 
     def is_end_of_generation(self, token: int) -> bool:
+        if not 0 <= token < self.n_vocab:
+            raise ValueError(f"token id {token} is not in the vocabulary")
         return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
 
     def _meta(self, key: str) -> str | None:

@@ -12,20 +12,30 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
-import llama_cpp
-
+from qwenchat.engine.constraint import Constraint, GrammarCompiler
 from qwenchat.engine.job import GenerationJob
 from qwenchat.engine.llama import LlamaContext, LlamaModel, ModelInfo
 from qwenchat.engine.metrics import EngineMetrics
 from qwenchat.engine.prefixes import ReuseMode
-from qwenchat.engine.sampling import grammar_stage
 from qwenchat.engine.scheduler import SchedulerConfig
 from qwenchat.engine.worker import EngineWorker
 from qwenchat.errors import InvalidParameter, ModelUnavailable
 
 _log = logging.getLogger("qwenchat.engine")
+FAULT_VARIABLE = "QWENCHAT_FAULT"  # fault injection for tests: "engine-hang" or "engine-die"
+_STALLED = "The model's engine stopped responding; the server is restarting."
+_DIED = "The model's engine failed and was restarted; please retry."
+
+
+class EngineHealth(str, Enum):
+    """What the watchdog found."""
+
+    OK = "ok"
+    RECOVERED = "recovered"  # the engine thread had died and was replaced
+    STALLED = "stalled"  # a step is stuck inside llama.cpp: the process must restart
 
 
 def default_threads(num_cores: int | None = None) -> int:
@@ -65,6 +75,7 @@ class EngineConfig:
     prefix_cache: ReuseMode = ReuseMode.EXACT  # what later prompts may reuse (prefixes.py)
     host_cache_mb: int = 2048  # host memory for caches evicted from slots; 0: none
     flash_attention: bool = False  # faster, but outputs then depend on batch neighbours
+    stall_timeout: float = 120.0  # seconds one engine step may take before it is stalled; 0: off
 
 
 class LocalEngine:
@@ -74,11 +85,14 @@ class LocalEngine:
         self.config = config
         self._model: LlamaModel | None = None
         self._context: LlamaContext | None = None
+        self._grammars: GrammarCompiler | None = None
+        self._scheduler_config: SchedulerConfig | None = None
+        self._is_stalled = False
         self._worker: EngineWorker | None = None
 
     @property
     def is_ready(self) -> bool:
-        return self._worker is not None
+        return self._worker is not None and not self._is_stalled
 
     @property
     def info(self) -> ModelInfo:
@@ -120,11 +134,44 @@ class LocalEngine:
             reuse=config.prefix_cache, host_cache_tokens=host_tokens,
         )
         self._model, self._context = model, context
+        self._grammars = GrammarCompiler(model)
+        self._scheduler_config = scheduler
         self._worker = EngineWorker(model, context, max_queue=config.max_queue,
-                                    scheduler=scheduler)
+                                    scheduler=scheduler, fault=os.environ.get(FAULT_VARIABLE, ""))
         _log.info("loaded %s (%s): %d slots of %d tokens, %d threads, prefix cache %s "
                   "(%d tokens in host memory)", model.info.path.name, model.info.description,
                   slots, context.n_ctx_seq, threads, config.prefix_cache.value, host_tokens)
+
+    def watch(self, now: float) -> EngineHealth:
+        """The watchdog's look at the engine thread (any thread, every second or so).
+
+        A thread that died (an error escaped it) is replaced: its jobs fail with 503, the
+        slots are cleared and a new thread serves on the same context. A step running
+        longer than ``stall_timeout`` cannot be interrupted (it is inside llama.cpp): every
+        job fails with 503 now, new ones are refused, and the engine reports STALLED for
+        good — the server then exits so that a supervisor restarts it.
+        """
+        worker, timeout = self._worker, self.config.stall_timeout
+        scheduler, context, model = self._scheduler_config, self._context, self._model
+        if worker is None or scheduler is None or context is None or model is None:
+            return EngineHealth.OK
+        if self._is_stalled:
+            return EngineHealth.STALLED
+        if timeout and worker.stalled_for(now) > timeout:
+            _log.critical("the engine thread has been in one step for over %.0fs: stalled",
+                          timeout)
+            self._is_stalled = True
+            worker.break_down(ModelUnavailable(_STALLED))
+            return EngineHealth.STALLED
+        if not worker.is_alive:
+            _log.error("the engine thread died: failing its requests and starting a new one")
+            worker.break_down(ModelUnavailable(_DIED))
+            for slot in range(context.n_seq):
+                context.truncate(slot, 0)
+            self._worker = EngineWorker(model, context, max_queue=self.config.max_queue,
+                                        scheduler=scheduler)
+            return EngineHealth.RECOVERED
+        return EngineHealth.OK
 
     def abort_all(self) -> None:
         """End running and queued jobs with ``ModelUnavailable``; refuse new ones."""
@@ -132,13 +179,18 @@ class LocalEngine:
             self._worker.abort_all()
 
     def close(self) -> None:
-        """Stop generating and free llama.cpp memory."""
+        """Stop generating and free llama.cpp memory (left to the process's end when the
+        engine thread is stalled inside it: freeing it under that thread would crash)."""
+        if self._is_stalled:
+            self._worker = None
+            return
         if self._worker is not None:
             self._worker.stop()
             self._worker = None
         if self._context is not None:
             self._context.close()
             self._context = None
+        self._grammars = None
         if self._model is not None:
             self._model.close()
             self._model = None
@@ -171,9 +223,24 @@ class LocalEngine:
             raise InvalidParameter(f"Range of input length should be [1, {limit}]",
                                    param="messages")
 
-    def check_grammar(self, grammar: str) -> None:
-        """Raise InvalidParameter unless ``grammar`` is valid GBNF with a ``root`` rule."""
-        llama_cpp.llama_sampler_free(grammar_stage(self._loaded_model(), grammar))
+    def check_token_ids(self, tokens: Sequence[int], param: str) -> None:
+        """Raise InvalidParameter unless every id of ``tokens`` is in the vocabulary
+        (llama.cpp aborts the process on an id outside it)."""
+        n_vocab = self._loaded_model().n_vocab
+        for token in tokens:
+            if not 0 <= token < n_vocab:
+                raise InvalidParameter(
+                    f"Invalid value for '{param}': token id {token} is not in the model's "
+                    f"vocabulary [0, {n_vocab}).", param=param)
+
+    def compile_grammar(self, grammar: str, *, what: str = "grammar",
+                        param: str = "grammar") -> Constraint:
+        """``grammar`` (from ``engine.grammars``) compiled for this model's vocabulary, within
+        bounds; InvalidParameter naming ``what``/``param`` if it cannot be (run it off the
+        event loop and the engine thread: a large grammar takes milliseconds)."""
+        if self._grammars is None:
+            raise ModelUnavailable()
+        return self._grammars.compile(grammar, what=what, param=param)
 
     def _loaded_model(self) -> LlamaModel:
         if self._model is None:

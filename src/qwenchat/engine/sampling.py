@@ -1,14 +1,15 @@
-"""Per-sequence sampling on llama.cpp's sampler chains, grammars, and logprobs.
+"""Per-sequence sampling on llama.cpp's sampler chains, grammar constraints, and logprobs.
 
 The chain order follows llama.cpp's defaults: penalties, logit bias, top-k, top-p,
 temperature, then the seeded distribution (or greedy at temperature 0). A request's ``seed``
 makes sampling reproducible: the same seed and prompt give the same tokens.
 
-A grammar (GBNF) constrains a sequence from the moment it is activated — the answer only,
-never the reasoning before it. Masking the whole vocabulary with a grammar costs
-milliseconds per token on Qwen's 151k-token vocabulary, so sampling under a grammar is
-check-then-resample: sample freely, ask the grammar about that one token, and only when it
-is refused mask the full candidate list and sample again (BENCHMARKS.md, "Grammar").
+A grammar constrains a sequence from the moment it is activated — the answer only, never
+the reasoning before it — through an llguidance :class:`~qwenchat.engine.constraint.Matcher`
+(llama.cpp's grammar engine is never used: it aborts the process on hostile grammars).
+Sampling under a grammar is check-then-resample: sample freely, ask the grammar about that
+one token, and only when it is refused mask the vocabulary and sample again, so a model that
+follows its format pays almost nothing (BENCHMARKS.md, "Grammar").
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ import llama_cpp
 import numpy as np
 
 from qwenchat.core import SamplingParams, TokenLogprob, TopLogprob
+from qwenchat.engine.constraint import Constraint, Matcher
 from qwenchat.engine.llama import LlamaContext, LlamaModel
-from qwenchat.errors import InvalidParameter
 
 DEFAULT_TEMPERATURE = 0.7
 DEFAULT_TOP_P = 0.8
@@ -38,13 +39,9 @@ class _Candidates:
     def __init__(self, n_vocab: int) -> None:
         self._ids = np.arange(n_vocab, dtype=np.int32)
         self._buffer = np.zeros(n_vocab, dtype=_TOKEN_DATA)
-        self._single = np.zeros(1, dtype=_TOKEN_DATA)
         self._array = llama_cpp.llama_token_data_array(
             data=self._buffer.ctypes.data_as(llama_cpp.llama_token_data_p),
             size=n_vocab, selected=-1, sorted=False)
-        self._one = llama_cpp.llama_token_data_array(
-            data=self._single.ctypes.data_as(llama_cpp.llama_token_data_p),
-            size=1, selected=-1, sorted=False)
 
     def fill(self, logits: np.ndarray[Any, np.dtype[np.float32]]) -> Any:
         """The full candidate list for ``logits`` (samplers reorder it, so refill each time)."""
@@ -59,77 +56,59 @@ class _Candidates:
     def selected(self) -> int:
         return int(self._buffer["id"][self._array.selected])
 
-    def one(self, token: int, logit: float) -> Any:
-        """A one-candidate list, to ask a grammar whether ``token`` may come next."""
-        self._single[0] = (token, logit, 0.0)
-        self._one.size = 1
-        self._one.selected = -1
-        return ctypes.byref(self._one)
-
-    def one_is_allowed(self) -> bool:
-        return bool(np.isfinite(self._single["logit"][0]))
-
 
 class Sampler:
     """One sequence's sampler chain and optional grammar; free it with :meth:`close`."""
 
     def __init__(self, model: LlamaModel, params: SamplingParams, *, seed: int,
-                 grammar: str | None = None) -> None:
-        self._model = model
+                 constraint: Constraint | None = None) -> None:
         self._chain = llama_cpp.llama_sampler_chain_init(
             llama_cpp.llama_sampler_chain_default_params()
         )
         for stage in _stages(model, params, seed):
             llama_cpp.llama_sampler_chain_add(self._chain, stage)
-        self._grammar_text = grammar
-        self._grammar: Any = None
+        self._n_vocab = model.n_vocab
+        self._constraint = constraint
+        self._matcher: Matcher | None = None
         self._candidates: _Candidates | None = None
 
     def activate_grammar(self) -> None:
         """Constrain every later token by the grammar (no-op without one, or if active)."""
-        if self._grammar_text is not None and self._grammar is None:
-            self._grammar = grammar_stage(self._model, self._grammar_text)
-            self._candidates = _Candidates(self._model.n_vocab)
+        if self._constraint is not None and self._matcher is None:
+            self._matcher = self._constraint.matcher()
+            self._candidates = _Candidates(self._n_vocab)
 
     def sample(self, context: LlamaContext, index: int) -> int:
         """Pick the next token from the logits of batch row ``index`` of the last decode,
-        and record it in the samplers' state."""
-        if self._grammar is None or self._candidates is None:
+        and record it in the samplers' state; ``ConstraintDeadEnd`` if the grammar allows
+        no token."""
+        matcher, candidates = self._matcher, self._candidates
+        if matcher is None or candidates is None:
             context.check_output(index)
             return int(llama_cpp.llama_sampler_sample(self._chain, context.handle, index))
         logits = context.logits(index)
-        candidates = self._candidates
         llama_cpp.llama_sampler_apply(self._chain, candidates.fill(logits))
         token = candidates.selected()
-        if not self._allows(token):  # refused: mask everything, then sample again
-            array = candidates.fill(logits)
-            llama_cpp.llama_sampler_apply(self._grammar, array)
-            llama_cpp.llama_sampler_apply(self._chain, array)
+        if not matcher.allows(token):  # refused: mask the vocabulary, then sample again
+            matcher.mask(logits)
+            llama_cpp.llama_sampler_apply(self._chain, candidates.fill(logits))
             token = candidates.selected()
         llama_cpp.llama_sampler_accept(self._chain, token)
-        llama_cpp.llama_sampler_accept(self._grammar, token)
+        matcher.consume(token)
         return token
 
     def accept(self, token: int) -> None:
-        """Record ``token`` (sampled under a grammar, or injected) in the samplers' state.
-
-        An injected token the grammar does not allow is not shown to it: llama.cpp aborts
-        the process when a grammar is made to accept a token it cannot match.
-        """
+        """Record an injected ``token`` in the samplers' state; the grammar sees it only if
+        it allows it (an injected end of reasoning is not part of the answer)."""
         llama_cpp.llama_sampler_accept(self._chain, token)
-        if self._grammar is not None and self._allows(token):
-            llama_cpp.llama_sampler_accept(self._grammar, token)
-
-    def _allows(self, token: int) -> bool:
-        assert self._candidates is not None  # created with the grammar
-        llama_cpp.llama_sampler_apply(self._grammar, self._candidates.one(token, 0.0))
-        return self._candidates.one_is_allowed()
+        if self._matcher is not None and self._matcher.allows(token):
+            self._matcher.consume(token)
 
     def close(self) -> None:
-        for handle in (self._chain, self._grammar):
-            if handle:
-                llama_cpp.llama_sampler_free(handle)
-        self._chain = self._grammar = None
+        if self._chain:
+            llama_cpp.llama_sampler_free(self._chain)
+        self._chain = None
+        self._matcher = self._candidates = None
 
 
 def pick_seed(params: SamplingParams, choice: int) -> int:
@@ -172,17 +151,6 @@ def _logit_bias(model: LlamaModel, biases: tuple[tuple[int, float], ...]) -> Any
     return llama_cpp.llama_sampler_init_logit_bias(model.n_vocab, len(valid), array)
 
 
-def grammar_stage(model: LlamaModel, grammar: str) -> Any:
-    """A grammar sampler for GBNF text with a ``root`` rule; a 400 if it does not parse."""
-    stage = llama_cpp.llama_sampler_init_grammar(
-        llama_cpp.llama_model_get_vocab(model.handle), grammar.encode("utf-8"), b"root"
-    )
-    if not stage:
-        raise InvalidParameter("The grammar could not be parsed (GBNF with a `root` rule).",
-                               param="grammar")
-    return stage
-
-
 def token_logprob(logits: np.ndarray[Any, np.dtype[np.float32]], token: int, top_n: int,
                   token_bytes: Callable[[int], bytes]) -> TokenLogprob:
     """The model's log-probability of ``token`` and its ``top_n`` alternatives."""
@@ -203,4 +171,4 @@ def _entry(token: int, logprob: float, token_bytes: Callable[[int], bytes]) -> T
     return TopLogprob(raw.decode("utf-8", errors="replace"), logprob, tuple(raw))
 
 
-__all__ = ["Sampler", "grammar_stage", "pick_seed", "token_logprob"]
+__all__ = ["Sampler", "pick_seed", "token_logprob"]

@@ -87,7 +87,7 @@ class ChoiceRun:
         """The choice got a slot: make its sampler."""
         job = self.run.job
         self.sampler = Sampler(model, job.sampling, seed=pick_seed(job.sampling, self.index),
-                               grammar=job.grammar)
+                               constraint=job.constraint)
         if self.run.admitted_at is None:
             self.run.admitted_at = time.perf_counter()
 

@@ -10,6 +10,10 @@ decode anywhere else left a second team competing for the cores (decode speed ha
 
 The wait queue is bounded: :meth:`EngineWorker.submit` raises ``ServerOverloaded`` (503 with
 a Retry-After) while ``max_queue`` jobs are waiting for a slot.
+
+The thread notes when each step begins, so a watchdog on another thread can see it stall
+(:meth:`EngineWorker.stalled_for`) or die (:attr:`EngineWorker.is_alive`), and
+:meth:`EngineWorker.break_down` then fails every job from outside the stuck thread.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from qwenchat.engine.llama import BatchRow, LlamaContext, LlamaModel
 from qwenchat.engine.metrics import EngineMetrics, MetricCounters
 from qwenchat.engine.scheduler import Scheduler, SchedulerConfig, Seq, Step
 from qwenchat.engine.sequence import ChoiceRun, JobRun
-from qwenchat.errors import ModelUnavailable, QwenchatError, ServerOverloaded
+from qwenchat.errors import ModelUnavailable, QwenchatError, RequestError, ServerOverloaded
 
 _log = logging.getLogger("qwenchat.engine")
 _STOP = None
@@ -37,7 +41,7 @@ class EngineWorker:
     """A daemon thread that batches every submitted job into one llama.cpp context."""
 
     def __init__(self, model: LlamaModel, context: LlamaContext, *, max_queue: int,
-                 scheduler: SchedulerConfig) -> None:
+                 scheduler: SchedulerConfig, fault: str = "") -> None:
         self._model = model
         self._context = context
         self._max_queue = max_queue
@@ -50,6 +54,8 @@ class EngineWorker:
         self._choices: dict[Seq, ChoiceRun] = {}
         self._saved: dict[int, ctypes.Array[ctypes.c_uint8]] = {}  # host cache, by entry id
         self._counters = MetricCounters()
+        self._step_began: float | None = None  # when the running step began; None: idle
+        self._fault = fault
         self._thread = threading.Thread(target=self._loop, name="qwenchat-engine", daemon=True)
         self._thread.start()
 
@@ -68,6 +74,26 @@ class EngineWorker:
             slots=len(slots), slots_busy=sum(slot.seq is not None for slot in slots),
             running=self.num_running, waiting=self.num_waiting,
         )
+
+    @property
+    def is_alive(self) -> bool:
+        """False once the engine thread has ended, whether stopped or died."""
+        return self._thread.is_alive()
+
+    def stalled_for(self, now: float) -> float:
+        """Seconds the running step has taken so far (0 while idle)."""
+        began = self._step_began
+        return 0.0 if began is None else max(0.0, now - began)
+
+    def break_down(self, error: QwenchatError) -> None:
+        """The thread is stuck or dead: refuse new jobs and fail every job with ``error``
+        from the calling thread (the engine thread will never report them)."""
+        with self._lock:
+            self._is_stopping = True
+        for run in list(self._runs):
+            run.job.abort(error)
+            run.job.sink.on_error(error)
+        self._refuse_inbox(error)
 
     def submit(self, job: GenerationJob) -> None:
         """Queue ``job``; raises when the queue is full or the worker is stopping."""
@@ -102,14 +128,17 @@ class EngineWorker:
         while True:
             if not self._take_jobs(block=self._scheduler.is_idle):
                 break
+            self._step_began = time.perf_counter()
             try:
                 self._end_stopped_jobs()
                 if not self._scheduler.is_idle:
+                    self._inject_fault()
                     self._step()
                 self._report_done_jobs()
             except Exception as exc:  # reported to every job; keep serving
                 _log.exception("engine step failed")
                 self._fail_everything(exc)
+            self._step_began = None
         for run in list(self._runs):
             run.job.abort(ModelUnavailable(_SHUTTING_DOWN))
         self._end_stopped_jobs()
@@ -240,6 +269,10 @@ class EngineWorker:
         """``choice``'s next token from batch row ``index``; None when it ends."""
         try:
             return choice.advance(self._model, self._context, index)
+        except RequestError as exc:  # the request's own constraint dead-ends: it fails
+            _log.info("a request failed while generating: %s", exc.message)
+            choice.run.job.abort(exc)
+            return None
         except Exception as exc:  # that job fails, the others go on
             _log.exception("sampling failed")
             choice.run.job.abort(exc)
@@ -291,7 +324,7 @@ class EngineWorker:
         with self._lock:
             self._num_waiting -= 1
 
-    def _refuse_inbox(self) -> None:
+    def _refuse_inbox(self, error: QwenchatError | None = None) -> None:
         while True:
             try:
                 job = self._inbox.get_nowait()
@@ -299,7 +332,18 @@ class EngineWorker:
                 return
             if job is not None:
                 self._unqueue()
-                job.sink.on_error(ModelUnavailable(_SHUTTING_DOWN))
+                job.sink.on_error(error or ModelUnavailable(_SHUTTING_DOWN))
+
+    def _inject_fault(self) -> None:
+        """Fault injection for the watchdog's tests (``QWENCHAT_FAULT``): the first step
+        hangs for good (``engine-hang``) or kills the engine thread (``engine-die``)."""
+        fault, self._fault = self._fault, ""
+        if fault == "engine-hang":
+            _log.warning("fault injection: the engine thread hangs")
+            threading.Event().wait()
+        elif fault == "engine-die":
+            _log.warning("fault injection: the engine thread dies")
+            raise SystemExit("engine-die")
 
     def _retry_after(self) -> float:
         """Seconds until a slot is likely free for a job queued now."""

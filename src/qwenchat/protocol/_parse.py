@@ -2,8 +2,9 @@
 
 The boundary rules kept here:
 - bytes that are not a JSON object (bad UTF-8, bad JSON, NaN/Infinity, numbers too large for
-  a float, nesting too deep, lone surrogate escapes, or a non-object top level) raise
-  ``InvalidBody``;
+  a float, nesting deeper than ``_bounds.MAX_JSON_DEPTH``, lone surrogate escapes, or a
+  non-object top level) raise ``InvalidBody``;
+- every size and count of ``_bounds`` is checked before any other rule;
 - pydantic's ``ValidationError`` never leaves this module: the first error becomes one
   ``InvalidParameter`` whose message and ``param`` name the field ("messages[0].role");
 - unknown fields are accepted and logged by name (never by value) on ``qwenchat.protocol``.
@@ -23,6 +24,7 @@ from pydantic_core import ErrorDetails
 
 from qwenchat.core import ChatRequest, TranslationOptions
 from qwenchat.errors import InvalidBody, InvalidParameter
+from qwenchat.protocol._bounds import check_body_depth, check_bounds
 from qwenchat.protocol._constraints import build_response_format, check_grammar
 from qwenchat.protocol._messages import build_messages
 from qwenchat.protocol._sampling import build_sampling
@@ -63,6 +65,7 @@ def decode_body(body: bytes) -> dict[str, Any]:
         raise InvalidBody() from exc
     if not isinstance(data, dict):
         raise InvalidBody()
+    check_body_depth(data)
     try:  # "\ud800" escapes decode to lone surrogates, which no model can tokenize
         json.dumps(data, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -154,6 +157,7 @@ def _check_thinking_budget(budget: int | None) -> int | None:
 def parse_chat_request(body: bytes) -> ChatRequest:
     """Parse and check a ``/chat/completions`` body; raises ``InvalidBody``/``InvalidParameter``."""
     wire = _validate(decode_body(body))
+    check_bounds(wire)
     _log_unknown(wire)
     messages = build_messages(wire.messages)
     sampling = build_sampling(wire)

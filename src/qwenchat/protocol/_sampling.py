@@ -59,8 +59,11 @@ def check_ranges(wire: WireChatRequest) -> None:
         raise _reject(f"Range of top_logprobs should be [0, {MAX_TOP_LOGPROBS}]", "top_logprobs")
 
 
+MAX_TOKEN_ID = 2**31 - 1  # llama.cpp's token ids are int32
+
+
 def _is_token_id(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKEN_ID
 
 
 def parse_stop(value: Any) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...]]:
@@ -86,7 +89,7 @@ def parse_logit_bias(value: dict[str, float] | None) -> tuple[tuple[int, float],
         return ()
     pairs: list[tuple[int, float]] = []
     for key, bias in value.items():
-        if not (key.isascii() and key.isdigit()):
+        if not (key.isascii() and key.isdigit()) or int(key) > MAX_TOKEN_ID:
             raise _reject(f"Invalid key in 'logit_bias': '{key}' is not a token id", "logit_bias")
         if not -100.0 <= bias <= 100.0:
             raise _reject("Range of logit_bias values should be [-100, 100]", "logit_bias")

@@ -23,7 +23,15 @@ from typing import Any
 from qwenchat.catalog import Catalog
 from qwenchat.chat import ChatTemplate, ChoiceOutput, OutputParser, PromptPlan, plan_prompt
 from qwenchat.core import ChatEvent, ChatRequest, ModelProfile, Usage
-from qwenchat.engine import EngineConfig, EngineMetrics, GenerationJob, LocalEngine, ReuseMode
+from qwenchat.engine import (
+    Constraint,
+    EngineConfig,
+    EngineHealth,
+    EngineMetrics,
+    GenerationJob,
+    LocalEngine,
+    ReuseMode,
+)
 from qwenchat.errors import ModelUnavailable, QwenchatError
 from qwenchat.protocol import check_for_model
 from qwenchat.service.bridge import EventSink, usage_of
@@ -104,6 +112,7 @@ class ChatService:
                 slots=settings.slots, request_timeout=settings.request_timeout or None,
                 prefix_cache=ReuseMode(settings.prefix_cache),
                 host_cache_mb=settings.host_cache_mb, flash_attention=settings.flash_attention,
+                stall_timeout=settings.stall_timeout,
             ))
             for path in catalog.model_files()
         }
@@ -138,6 +147,11 @@ class ChatService:
             self._templates[path] = ChatTemplate(
                 info.chat_template, bos_token=info.bos_token, eos_token=info.eos_token
             )
+
+    def watch_engines(self, now: float) -> dict[str, EngineHealth]:
+        """The watchdog's look at every loaded engine (see ``LocalEngine.watch``), by
+        model file name."""
+        return {path.name: engine.watch(now) for path, engine in self._engines.items()}
 
     def abort_all(self) -> None:
         """End every running and queued request now (the server is stopping)."""
@@ -185,13 +199,13 @@ class ChatService:
         if not engine.is_ready:
             raise ModelUnavailable()
         template = self._templates[deployment.model_file]
-        plan, prompt, grammar = await asyncio.to_thread(self._compile, engine, template,
-                                                        request)
+        plan, prompt, constraint = await asyncio.to_thread(self._compile, engine, template,
+                                                           request)
         sink = EventSink(asyncio.get_running_loop(), self._outputs(engine, request, plan))
         thinks = plan.thinking
         job = GenerationJob(
             prompt=prompt, sampling=request.sampling, max_tokens=_max_tokens(request),
-            sink=sink, n=request.n, grammar=grammar,
+            sink=sink, n=request.n, constraint=constraint,
             grammar_covers_reasoning=request.grammar is not None,
             thinking_budget=request.thinking_budget if thinks else None,
             end_reasoning=tuple(engine.tokenize(END_REASONING, is_prompt=False)) if thinks else (),
@@ -202,16 +216,21 @@ class ChatService:
         return LocalChat(request, deployment.profile, job, sink, started)
 
     def _compile(self, engine: LocalEngine, template: ChatTemplate,
-                 request: ChatRequest) -> tuple[PromptPlan, list[int], str | None]:
-        """Prompt plan, prompt tokens and answer grammar, checked; run off the event loop
-        (long conversations and large JSON schemas take a while)."""
+                 request: ChatRequest) -> tuple[PromptPlan, list[int], Constraint | None]:
+        """Prompt plan, prompt tokens and compiled answer grammar, checked, and every token
+        id the client sent checked against the vocabulary; run off the event loop (long
+        conversations and large JSON schemas take a while)."""
+        sampling = request.sampling
+        for ids in sampling.stop_token_ids:
+            engine.check_token_ids(ids, "stop")
+        engine.check_token_ids([token for token, _ in sampling.logit_bias], "logit_bias")
         plan = plan_prompt(template, request, self._default_system)
         tokens = engine.tokenize(plan.text)
         engine.check_prompt(tokens)
         grammar = answer_grammar(request, plan.tools)
-        if grammar is not None:
-            engine.check_grammar(grammar)
-        return plan, tokens, grammar
+        constraint = None if grammar is None else engine.compile_grammar(
+            grammar.text, what=grammar.what, param=grammar.param)
+        return plan, tokens, constraint
 
     @staticmethod
     def _outputs(engine: LocalEngine, request: ChatRequest,

@@ -12,30 +12,47 @@ thinking, and thinking models can still return structured output.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from qwenchat.core import ChatRequest, ToolSpec
-from qwenchat.engine import json_object_grammar, json_schema_grammar, tool_call_grammar
+from qwenchat.engine import (
+    gbnf_grammar,
+    json_object_grammar,
+    json_schema_grammar,
+    tool_call_grammar,
+)
 from qwenchat.errors import InvalidParameter
 
 
-def answer_grammar(request: ChatRequest, tools: Sequence[ToolSpec]) -> str | None:
-    """The GBNF text for ``request``'s answer, or None when it is free."""
+@dataclass(frozen=True, slots=True)
+class AnswerGrammar:
+    """A grammar for ``LocalEngine.compile_grammar``, and the request field it comes from
+    (named by the 400 when it cannot be compiled)."""
+
+    text: str
+    what: str
+    param: str
+
+
+def answer_grammar(request: ChatRequest, tools: Sequence[ToolSpec]) -> AnswerGrammar | None:
+    """The grammar of ``request``'s answer, or None when it is free; a GBNF ``grammar``
+    that cannot be read is a 400."""
     if request.grammar is not None:
-        return request.grammar
+        try:
+            return AnswerGrammar(gbnf_grammar(request.grammar), "grammar", "grammar")
+        except ValueError as exc:
+            raise InvalidParameter(f"The grammar could not be parsed: {exc}",
+                                   param="grammar") from exc
     choice = request.tool_choice
-    if tools and choice.mode == "required":
-        return tool_call_grammar(tools, parallel=request.parallel_tool_calls)
-    if tools and choice.mode == "function":
-        return tool_call_grammar([tool for tool in tools if tool.name == choice.name])
+    if tools and choice.mode in ("required", "function"):
+        forced = [tool for tool in tools if choice.mode == "required" or tool.name == choice.name]
+        text = tool_call_grammar(forced, parallel=request.parallel_tool_calls
+                                 and choice.mode == "required")
+        return AnswerGrammar(text, "tools' parameters schema", "tools")
     response_format = request.response_format
     if response_format.type == "json_object":
-        return json_object_grammar()
+        return AnswerGrammar(json_object_grammar(), "json_object", "response_format")
     if response_format.type == "json_schema":
-        try:
-            return json_schema_grammar(response_format.schema or {"type": "object"})
-        # the converter reports unsupported schemas with assert, among others
-        except (AssertionError, ValueError, KeyError, TypeError, NotImplementedError) as exc:
-            raise InvalidParameter(
-                f"The json_schema cannot be enforced: {exc}", param="response_format"
-            ) from exc
+        schema = response_format.schema or {"type": "object"}
+        return AnswerGrammar(json_schema_grammar(schema), "json_schema", "response_format")
     return None
