@@ -207,8 +207,8 @@ def serve(setup: Setup, port: int, config: Path, commits_fd: int | None = None) 
                          name="bench-commits", daemon=True).start()
     catalog = Catalog.build(settings, say=print)
     service = ScriptedService(catalog, settings.engine)
-    serve_forever(service, gateway, host="127.0.0.1", port=port,
-                  log_level=settings.server.log_level)
+    serve_forever(service, gateway,
+                  settings.server.model_copy(update={"host": "127.0.0.1", "port": port}))
 
 
 def answer_commits(ledger: Ledger, fd: int) -> None:

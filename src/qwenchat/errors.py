@@ -8,7 +8,8 @@ it maps to, so the mapping is data, not a chain of ``isinstance`` checks::
     ├── RequestError                   (400 invalid_parameter_error / invalid_request_error)
     │   ├── InvalidParameter           a field or message rule is violated
     │   │   └── ConstraintDeadEnd      a grammar allows no next token mid-generation
-    │   └── InvalidBody                the body is not valid JSON / not an object
+    │   ├── InvalidBody                the body is not valid JSON / not an object
+    │   └── BodyRefused                the body is too large or too slow (connection closed)
     ├── AuthenticationError            (401 invalid_api_key)
     ├── AccessDenied                   (403 access_denied)
     ├── ModelNotFound                  (404 model_not_found)
@@ -63,6 +64,11 @@ class ConstraintDeadEnd(InvalidParameter):
 
     default_message = ("The grammar allows no continuation of the output generated so far; "
                        "it cannot be enforced.")
+
+
+class BodyRefused(RequestError):
+    """The body passed the size cap or did not arrive in time; the answer closes the
+    connection (the rest of the body is not worth reading)."""
 
 
 class AuthenticationError(QwenchatError):

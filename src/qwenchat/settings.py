@@ -9,6 +9,12 @@ File shape::
     [server]
     host = "127.0.0.1"
     port = 8000
+    max_body_mb = 6          # request body cap (DashScope's: 6 MiB), 400 beyond it
+    body_timeout = 60        # seconds a request body may take to arrive
+    header_timeout = 10      # seconds a request's headers may take to arrive
+    keep_alive_timeout = 5   # seconds an idle connection is kept open
+    max_connections = 512    # open connections; more are answered 503 and closed
+    docs = false             # /docs and /openapi.json
 
     [engine]
     model = "starter"        # GGUF path, a known alias (qwen3-4b, ...), "starter", or
@@ -51,6 +57,7 @@ File shape::
     api_key_env = "VLLM_API_KEY"  # the variable holding the upstream's key
     connect_timeout = 5.0    # seconds; first_byte_timeout, idle_timeout: 120
     health_interval = 5.0
+    allow_search = false     # pass enable_search on (dialect "dashscope" only)
     [deployments.gpu.models] # served id -> the upstream's model name
     "qwen3.6-plus" = "Qwen/Qwen3-32B"
 """
@@ -84,6 +91,12 @@ class ServerSettings(_Section):
     port: int = Field(default=8000, ge=0, le=65535)
     log_level: str = "info"
     playground: bool = True  # the web playground at /
+    max_body_mb: int = Field(default=6, ge=1)  # DashScope refuses bodies over 6 MiB
+    body_timeout: float = Field(default=60.0, gt=0)
+    header_timeout: float = Field(default=10.0, gt=0)
+    keep_alive_timeout: int = Field(default=5, ge=1)
+    max_connections: int = Field(default=512, ge=1)  # kept under the open-file limit
+    docs: bool = False  # /docs and /openapi.json
 
 
 class EngineSettings(_Section):
@@ -137,6 +150,7 @@ class UpstreamDeployment(_Section):
     first_byte_timeout: float = Field(default=120.0, gt=0)
     idle_timeout: float = Field(default=120.0, gt=0)
     health_interval: float = Field(default=5.0, gt=0)
+    allow_search: bool = False  # pass enable_search on to a DashScope upstream
 
 
 class Settings(_Section):
@@ -202,6 +216,8 @@ class Settings(_Section):
         for name, deployment in self.deployments.items():
             lines.append(f"[deployments.{name}]")
             for key, value in deployment.model_dump(exclude={"models"}).items():
+                if key == "replicas":
+                    value = [url_for_display(url) for url in value]
                 lines.append(f"{key} = {_toml_value(value)}")
             lines.append(f"[deployments.{name}.models]")
             lines += [f'"{k}" = {_toml_value(v)}' for k, v in deployment.models.items()]
@@ -214,6 +230,12 @@ _ENV_KEYS: dict[str, tuple[str, ...]] = {
     "QWENCHAT_PORT": ("server", "port"),
     "QWENCHAT_LOG_LEVEL": ("server", "log_level"),
     "QWENCHAT_PLAYGROUND": ("server", "playground"),
+    "QWENCHAT_MAX_BODY_MB": ("server", "max_body_mb"),
+    "QWENCHAT_BODY_TIMEOUT": ("server", "body_timeout"),
+    "QWENCHAT_HEADER_TIMEOUT": ("server", "header_timeout"),
+    "QWENCHAT_KEEP_ALIVE_TIMEOUT": ("server", "keep_alive_timeout"),
+    "QWENCHAT_MAX_CONNECTIONS": ("server", "max_connections"),
+    "QWENCHAT_DOCS": ("server", "docs"),
     "QWENCHAT_MODEL": ("engine", "model"),
     "QWENCHAT_CONTEXT_SIZE": ("engine", "context_size"),
     "QWENCHAT_THREADS": ("engine", "threads"),
@@ -239,6 +261,14 @@ _ENV_KEYS: dict[str, tuple[str, ...]] = {
 
 # The password of a database or Redis URL, masked by --print-config.
 _URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+# The user information (``user:password@``) of a URL's authority.
+_URL_USERINFO = re.compile(r"^([^:/?#]+://)[^/?#]*@")
+
+
+def url_for_display(url: str) -> str:
+    """``url`` with any credentials in it (``http://user:secret@host``) shown as ``***``:
+    how replica URLs appear in logs, /health, /metrics and ``--print-config``."""
+    return _URL_USERINFO.sub(r"\1***@", url)
 
 
 def default_home(env: dict[str, str] | None = None) -> Path:

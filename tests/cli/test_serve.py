@@ -64,3 +64,20 @@ def test_unknown_model_spec_is_reported(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["serve", "--model", "llama-70b"])
     assert result.exit_code == 1
     assert "qwen3-4b" in result.output  # the message lists the known aliases
+
+
+def test_the_edge_limits_come_from_env_and_options(runner: CliRunner,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = runner.invoke(cli, ["serve", "--print-config"]).output
+    for line in ("max_body_mb = 6", "body_timeout = 60.0", "header_timeout = 10.0",
+                 "keep_alive_timeout = 5", "max_connections = 512", "docs = false"):
+        assert line in defaults
+    monkeypatch.setenv("QWENCHAT_MAX_BODY_MB", "2")
+    monkeypatch.setenv("QWENCHAT_HEADER_TIMEOUT", "3")
+    monkeypatch.setenv("QWENCHAT_MAX_CONNECTIONS", "64")
+    result = runner.invoke(cli, ["serve", "--max-connections", "100", "--docs",
+                                 "--print-config"])
+    assert result.exit_code == 0, result.output
+    for line in ("max_body_mb = 2", "header_timeout = 3.0", "max_connections = 100",
+                 "docs = true"):
+        assert line in result.output

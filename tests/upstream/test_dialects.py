@@ -67,7 +67,7 @@ def test_template_dialects_get_the_thinking_switch_as_a_template_argument(
     assert off["chat_template_kwargs"] == {"enable_thinking": False}
     assert "enable_thinking" not in off and "translation_options" not in off
     on = translated(dialect, enable_thinking=None, chat_template_kwargs={"x": 1})
-    assert on["chat_template_kwargs"] == {"x": 1, "enable_thinking": True}  # the id's default
+    assert on["chat_template_kwargs"] == {"enable_thinking": True}  # the id's default
 
 
 def test_vllm_gets_the_budget_and_reads_reasoning_under_its_new_name() -> None:
@@ -129,3 +129,27 @@ def test_upstream_errors_map_to_dashscope_envelopes() -> None:
         assert isinstance(error_from(status, b"oops"), ModelUnavailable)
     with pytest.raises(ModelUnavailable):
         chunk_events({"error": {"message": "engine died"}})
+
+
+@pytest.mark.parametrize("dialect", list(Dialect))
+def test_fields_the_dialect_does_not_know_are_not_forwarded(dialect: Dialect) -> None:
+    out = translated(dialect, chat_template="{{ secrets }}", priority=-100, ignore_eos=True,
+                     top_k=20, repetition_penalty=1.1, grammar="root ::= \"a\"",
+                     enable_search=True, search_options={"forced_search": True})
+    assert not {"chat_template", "priority", "ignore_eos", "enable_search",
+                "search_options"} & set(out)
+    assert ("top_k" in out) is (dialect is not Dialect.OPENAI)
+    assert ("grammar" in out) is (dialect is Dialect.LLAMA_SERVER)
+    penalty = "repeat_penalty" if dialect is Dialect.LLAMA_SERVER else "repetition_penalty"
+    assert (out.get(penalty) == 1.1) is (dialect is not Dialect.OPENAI)
+
+
+def test_enable_search_reaches_dashscope_only_where_the_deployment_allows_it() -> None:
+    body = {**BODY, "enable_search": True, "search_options": {"forced_search": True}}
+    request = check_for_model(parse_chat_request(json.dumps(body).encode()),
+                              BUILTIN_PROFILES["qwen3.6-plus"])
+    allowed = upstream_body(body, request, "qwen-plus", Dialect.DASHSCOPE, allow_search=True)
+    assert allowed["enable_search"] is True and allowed["search_options"]
+    for dialect in (Dialect.VLLM, Dialect.OPENAI):
+        assert "enable_search" not in upstream_body(body, request, "m", dialect,
+                                                    allow_search=True)

@@ -2,8 +2,12 @@
 
 The model loads in the background after start-up, so ``/health`` can answer 503 while it
 loads (and if loading failed) and 200 once the server is ready; chat requests meanwhile get
-503 ``ModelUnavailable``. Shutdown stops the engines and frees their memory, then commits
-the ledger's last rows and closes the gateway's connections.
+503 ``ModelUnavailable``. On loopback ``/health`` also shows the models, engines and
+upstream replicas; on any other address only to the admin key (everyone else gets the bare
+``{"status": ...}``), and ``/metrics`` needs the admin key there (no key set: nobody sees
+them). ``/docs`` and ``/openapi.json`` exist only when ``[server] docs`` is on.
+Shutdown stops the engines and frees their memory, then commits the ledger's last rows and
+closes the gateway's connections.
 
 A watchdog looks at the engine threads every second: one that died is replaced (its
 requests fail with 503); one stuck in a step for over ``stall_timeout`` turns ``/health``
@@ -22,16 +26,19 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from qwenchat import __version__
+from qwenchat.api.body import BodyLimits
 from qwenchat.api.errors import install_error_handlers, json_response
 from qwenchat.api.playground import install_playground
 from qwenchat.api.routes import build_router
 from qwenchat.engine import EngineHealth, EngineMetrics
-from qwenchat.gateway import Gateway
+from qwenchat.errors import AuthenticationError
+from qwenchat.gateway import Gateway, is_loopback
 from qwenchat.service import ChatService
+from qwenchat.settings import ServerSettings
 
 _log = logging.getLogger("qwenchat.api")
 WATCH_INTERVAL = 1.0  # seconds between the watchdog's looks at the engines
@@ -45,12 +52,25 @@ class _LoadState:
         self.task: asyncio.Task[None] | None = None
 
 
-def create_app(service: ChatService, gateway: Gateway, *, playground: bool = True,
+def create_app(service: ChatService, gateway: Gateway,
+               settings: ServerSettings | None = None, *,
                on_stall: Callable[[], None] | None = None) -> FastAPI:
-    """The qwenchat HTTP application serving ``service`` behind ``gateway`` (and the web
-    playground at ``/`` unless ``playground`` is false); ``on_stall`` is called once if an
-    engine stalls."""
+    """The qwenchat HTTP application serving ``service`` behind ``gateway`` as the server
+    ``settings`` say (the playground at ``/`` unless switched off); ``on_stall`` is called
+    once if an engine stalls."""
+    settings = settings or ServerSettings()
     state = _LoadState()
+    is_local = is_loopback(settings.host)
+
+    def is_admin(authorization: str | None) -> bool:
+        """Whether the caller may see /metrics (and /health's details beyond loopback)."""
+        if not is_local and not gateway.admin_key:
+            return False
+        try:
+            gateway.check_admin(authorization)
+        except AuthenticationError:
+            return False
+        return True
 
     async def watch() -> None:
         while True:
@@ -90,16 +110,23 @@ def create_app(service: ChatService, gateway: Gateway, *, playground: bool = Tru
             await gateway.close()
 
     app = FastAPI(title="qwenchat", version=__version__, lifespan=lifespan,
-                  docs_url="/docs", redoc_url=None)
+                  docs_url="/docs" if settings.docs else None, redoc_url=None,
+                  openapi_url="/openapi.json" if settings.docs else None)
     install_error_handlers(app)
     gateway.metrics.watch_engines(lambda: engine_samples(service))
     gateway.metrics.watch_upstreams(service.upstream_status)
-    app.include_router(build_router(service, gateway, int(time.time())))
-    if playground:
+    body_limits = BodyLimits(max_bytes=settings.max_body_mb * 1024 * 1024,
+                             timeout=settings.body_timeout)
+    app.include_router(build_router(service, gateway, int(time.time()), body_limits,
+                                    is_local=is_local, is_admin=is_admin))
+    if settings.playground:
         install_playground(app)
 
     @app.get("/health")
-    async def health() -> Response:
+    async def health(request: Request) -> Response:
+        if not (is_local or is_admin(request.headers.get("authorization"))):
+            status = "ok" if service.is_ready else "error" if state.error else "loading"
+            return json_response({"status": status}, 200 if service.is_ready else 503)
         if service.is_ready:
             engines = engine_samples(service)
             return json_response({"status": "ok", "models": service.catalog.ids(),

@@ -3,6 +3,8 @@
 ``QwenchatError`` subclasses carry their status and code; anything else is logged with its
 traceback and answered as a bare 500 ``internal_error`` (never the exception text), and the
 server keeps serving. Framework errors (unknown path, wrong method) get the same envelope.
+A refused body (too large, too slow) is answered with ``Connection: close``: the server does
+not read the rest of it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from qwenchat.errors import QwenchatError, RateLimited, ServerOverloaded
+from qwenchat.errors import BodyRefused, QwenchatError, RateLimited, ServerOverloaded
 
 _log = logging.getLogger("qwenchat.api")
 
@@ -63,6 +65,8 @@ def retry_headers(error: QwenchatError) -> dict[str, str]:
 def error_response(error: QwenchatError, rid: str) -> Response:
     """The HTTP answer for ``error``, with the retry headers on 429 and 503."""
     headers = {"x-request-id": rid, **retry_headers(error)}
+    if isinstance(error, BodyRefused):
+        headers["Connection"] = "close"
     return json_response(envelope(error, rid), error.status, headers)
 
 

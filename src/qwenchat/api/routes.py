@@ -5,25 +5,32 @@ assume. Both serve identical routes. Model cards carry ``root``, the model file 
 (as vLLM's cards do), so a client can see what really answers, and the id's limits and
 capabilities (thinking mode, tools), which the playground adapts its controls to.
 
-A chat request goes through its gateway ticket: key (401), body (400), model (404, 403),
-prompt and rate limits (400, 429), then generation; every outcome, refusals included, is
-recorded in the usage ledger. Listing models needs a valid key when keys are required;
-``/metrics`` needs the admin key when one is set, never a chat key.
+A chat request goes through its gateway ticket: key (401), body (400, read only now, see
+``body.py``), model (404, 403), prompt and rate limits (400, 429), then generation; every
+outcome, refusals included, is recorded in the usage ledger (a 401's row names no model: its
+body is never read). Listing models needs a valid key when keys are required; on a loopback
+server open without keys, API requests must look local (``local_callers.py``).
+``/metrics`` needs the admin key when one is set (beyond loopback: always), never a chat key.
 """
 
 from __future__ import annotations
 
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
+from starlette.requests import ClientDisconnect
 
+from qwenchat.api.body import BodyLimits, parse_off_loop, read_body
 from qwenchat.api.errors import json_response, request_id
+from qwenchat.api.local_callers import check_local_caller
 from qwenchat.api.streaming import collect, sse_frames
-from qwenchat.errors import ModelNotFound, QwenchatError
-from qwenchat.gateway import CONTENT_TYPE, Gateway, Ticket
+from qwenchat.errors import AuthenticationError, ModelNotFound, QwenchatError
+from qwenchat.gateway import CONTENT_TYPE, ApiKey, Gateway, Ticket
+from qwenchat.gateway.ticket import CLIENT_CLOSED
 from qwenchat.protocol import (
     ChunkEncoder,
     CompletionAssembler,
@@ -37,8 +44,11 @@ from qwenchat.service import ChatService, PreparedChat
 BASES = ("/compatible-mode/v1", "/v1")
 
 
-def build_router(service: ChatService, gateway: Gateway, started: int) -> APIRouter:
-    """All routes of the app, bound to ``service`` and ``gateway``."""
+def build_router(service: ChatService, gateway: Gateway, started: int,
+                 body_limits: BodyLimits, *, is_local: bool,
+                 is_admin: Callable[[str | None], bool]) -> APIRouter:
+    """All routes of the app, bound to ``service`` and ``gateway``; ``is_local``: the server
+    listens on loopback; ``is_admin``: whether an ``Authorization`` header opens /metrics."""
     router = APIRouter()
 
     async def chat_completions(request: Request) -> Response:
@@ -47,18 +57,23 @@ def build_router(service: ChatService, gateway: Gateway, started: int) -> APIRou
         body = b""
         try:
             await ticket.authenticate(request.headers.get("authorization"))
-            body = await request.body()
-            chat_request = parse_chat_request(body)
+            if ticket.key is None and is_local:
+                check_local_caller(request, is_post=True)
+            body = await read_body(request, body_limits)
+            chat_request = await parse_off_loop(parse_chat_request, body)
             ticket.stream = chat_request.stream
             deployment = service.catalog.resolve(chat_request.model)
             ticket.route(chat_request.model, deployment.name)
             prepared = await service.prepare(chat_request, admit=ticket.admit, body=body)
         except QwenchatError as exc:
             if not ticket.model:
-                named = model_named_in(body or await request.body())
+                named = await parse_off_loop(model_named_in, body)
                 ticket.name_model(named, is_served=named in service.catalog.ids())
             ticket.fail(exc)
             raise
+        except ClientDisconnect:  # gone before its body had arrived: nobody to answer
+            ticket.abandon()
+            return Response(status_code=CLIENT_CLOSED)
         except Exception:
             ticket.fail(QwenchatError())
             raise
@@ -96,20 +111,27 @@ def build_router(service: ChatService, gateway: Gateway, started: int) -> APIRou
             }
         return cards
 
-    async def list_models(request: Request) -> Response:
+    async def caller_key(request: Request) -> ApiKey | None:
         key = await gateway.authenticator.authenticate(request.headers.get("authorization"))
+        if key is None and is_local:
+            check_local_caller(request, is_post=False)
+        return key
+
+    async def list_models(request: Request) -> Response:
+        key = await caller_key(request)
         ids = [i for i in service.catalog.ids() if key is None or key.allows(i)]
         return json_response(model_cards(ids))
 
     async def get_model(request: Request, model_id: str) -> Response:
-        key = await gateway.authenticator.authenticate(request.headers.get("authorization"))
+        key = await caller_key(request)
         if model_id not in service.catalog.ids() or (key is not None
                                                      and not key.allows(model_id)):
             raise ModelNotFound(model_id)
         return json_response(model_cards([model_id])["data"][0])
 
     async def metrics(request: Request) -> Response:
-        gateway.check_admin(request.headers.get("authorization"))
+        if not is_admin(request.headers.get("authorization")):
+            raise AuthenticationError()
         return Response(gateway.metrics.exposition(), media_type=CONTENT_TYPE)
 
     for base in BASES:
@@ -123,4 +145,3 @@ def build_router(service: ChatService, gateway: Gateway, started: int) -> APIRou
 def _abandon(prepared: PreparedChat, ticket: Ticket) -> None:
     prepared.cancel()
     ticket.abandon()
-

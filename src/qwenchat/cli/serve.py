@@ -39,19 +39,24 @@ from qwenchat.settings import Settings
                    "keys create) or when HOST is not loopback].")
 @click.option("--playground/--no-playground", default=None,
               help="Serve the web playground at / [default: on].")
+@click.option("--max-connections", type=int, default=None,
+              help="Open connections served at once; more are answered 503 [default: 512].")
+@click.option("--docs/--no-docs", default=None,
+              help="Serve the OpenAPI page at /docs and /openapi.json [default: off].")
 @click.option("--log-level", default=None,
               type=click.Choice(["debug", "info", "warning", "error"]), help="[default: info]")
 @click.option("--print-config", is_flag=True, help="Print the effective settings and exit.")
 def serve(host: str | None, port: int | None, model: str | None, config_path: Path | None,
           context_size: int | None, slots: int | None, threads: int | None,
-          auth: str | None, playground: bool | None, log_level: str | None,
-          print_config: bool) -> None:
+          auth: str | None, playground: bool | None, max_connections: int | None,
+          docs: bool | None, log_level: str | None, print_config: bool) -> None:
     """Serve chat completions at /compatible-mode/v1 (and /v1) on HOST:PORT, and the web
     playground at /."""
     try:
         settings = Settings.load(config_path).with_overrides(
             server={"host": host, "port": port, "log_level": log_level,
-                    "playground": playground},
+                    "playground": playground, "max_connections": max_connections,
+                    "docs": docs},
             engine={"model": model, "context_size": context_size, "slots": slots,
                     "threads": threads},
             gateway={"auth": auth},
@@ -78,8 +83,7 @@ def serve(host: str | None, port: int | None, model: str | None, config_path: Pa
         service = ChatService(catalog, settings.engine, settings.deployments)
     except QwenchatError as exc:
         raise click.ClickException(exc.message) from exc
-    serve_forever(service, gateway, host=settings.server.host, port=settings.server.port,
-                  log_level=settings.server.log_level, playground=settings.server.playground)
+    serve_forever(service, gateway, settings.server)
 
 
 def _configure_logging(level: str) -> None:

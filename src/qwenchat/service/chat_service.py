@@ -135,7 +135,7 @@ class ChatService:
 
     def upstream_status(self) -> dict[str, list[dict[str, Any]]]:
         """Each upstream deployment's replicas: URL, whether up, requests in flight."""
-        return {name: [{"url": r.url, "up": r.is_up, "in_flight": r.in_flight}
+        return {name: [{"url": r.label, "up": r.is_up, "in_flight": r.in_flight}
                        for r in upstream.replicas.replicas]
                 for name, upstream in self._upstreams.items()}
 
@@ -188,8 +188,8 @@ class ChatService:
         request = check_for_model(request, deployment.profile)
         if deployment.upstream is not None:
             upstream = self._upstreams[deployment.upstream.deployment]
-            wire = json.loads(body)
-            estimate = estimate_prompt_tokens(wire)
+            # up to the body cap (6 MiB): read in a worker thread, never on the event loop
+            wire, estimate = await asyncio.to_thread(_read_wire, body)
             if admit is not None:
                 await admit(estimate)
             return await upstream.open(wire, request, deployment.upstream.model, estimate)
@@ -252,3 +252,9 @@ def _max_tokens(request: ChatRequest) -> int:
     if request.sampling.max_tokens is None:  # check_for_model always sets it: a bug
         raise QwenchatError("The request was not checked against its model.")
     return request.sampling.max_tokens
+
+
+def _read_wire(body: bytes) -> tuple[dict[str, Any], int]:
+    """The body an upstream receives (translated), and its prompt's estimated size."""
+    wire = json.loads(body)
+    return wire, estimate_prompt_tokens(wire)

@@ -76,7 +76,8 @@ class Upstream:
     async def open(self, body: dict[str, Any], request: ChatRequest, model: str,
                    prompt_estimate: int) -> UpstreamCall:
         """Start ``request`` on a replica; returns once its first chunk has arrived."""
-        payload = upstream_body(body, request, model, self.dialect)
+        payload = upstream_body(body, request, model, self.dialect,
+                                allow_search=self._settings.allow_search)
         conversation = conversation_key(body)
         for replica in self.replicas.candidates(conversation):
             try:
@@ -84,7 +85,7 @@ class Upstream:
                                        conversation)
             except _TryAnother as exc:
                 _log.warning("%s: replica %s failed before the first byte (%s); trying the "
-                             "next", self.name, replica.url, exc)
+                             "next", self.name, replica.label, exc)
         raise ModelUnavailable(f"No replica of deployment '{self.name}' answered.")
 
     async def _try(self, replica: Replica, payload: dict[str, Any], n: int,
@@ -143,7 +144,7 @@ class Upstream:
         except (aiohttp.ClientError, asyncio.TimeoutError):
             healthy = False
         if healthy != replica.is_up:
-            _log.warning("%s: replica %s is %s", self.name, replica.url,
+            _log.warning("%s: replica %s is %s", self.name, replica.label,
                          "back" if healthy else "down")
         self.replicas.checked(replica, healthy)
 

@@ -1,7 +1,9 @@
 """DashScope's dialect <-> the dialects of OpenAI-compatible upstreams, both ways.
 
-Requests. The client's body, already validated as DashScope's, is forwarded with its fields
-as sent, except:
+Requests. The client's body, already validated as DashScope's, is forwarded with the fields
+the upstream's dialect knows as sent; any other field is not forwarded (it is logged by name:
+an upstream may read a field DashScope does not have, such as vLLM's ``chat_template``, in
+ways a client must not choose). Besides:
 
 * ``model`` becomes the upstream's name for it;
 * it is always streamed with ``stream_options.include_usage``: usage is always metered, and
@@ -14,7 +16,12 @@ as sent, except:
   are; ``vllm``, ``sglang`` and ``llama-server`` get ``chat_template_kwargs.enable_thinking``,
   and ``vllm`` the budget as ``thinking_token_budget``; ``openai`` gets neither;
 * DashScope-only fields (``enable_thinking``, ``thinking_budget``, ``preserve_thinking``,
-  ``translation_options``, ``enable_search``, ...) are not sent to other dialects;
+  ``translation_options``) are not sent to other dialects; ``enable_search`` and
+  ``search_options`` (billed searches) reach DashScope only where the deployment sets
+  ``allow_search``;
+* ``top_k`` and ``repetition_penalty`` go to every dialect but ``openai``, llama-server
+  getting the penalty under its own name, ``repeat_penalty``; ``grammar`` (GBNF) goes to
+  llama-server only;
 * an assistant message's ``reasoning_content`` is sent as ``reasoning`` to vLLM, which reads
   only that name now.
 
@@ -64,18 +71,35 @@ class Dialect(str, Enum):
     OPENAI = "openai"
 
 
-_DASHSCOPE_ONLY = ("enable_thinking", "thinking_budget", "preserve_thinking",
-                   "translation_options", "enable_search", "search_options", "result_format",
-                   "grammar")
+# The request fields (of DashScope's contract, docs/api.md) each dialect knows.
+_OPENAI_FIELDS = frozenset({
+    "model", "messages", "stream", "stream_options", "temperature", "top_p",
+    "presence_penalty", "frequency_penalty", "max_tokens", "max_completion_tokens", "n",
+    "seed", "stop", "logprobs", "top_logprobs", "tools", "tool_choice",
+    "parallel_tool_calls", "response_format", "logit_bias", "user"})
+_SAMPLING_EXTRAS = frozenset({"top_k", "repetition_penalty"})
+_SEARCH = frozenset({"enable_search", "search_options"})
+_KNOWN_FIELDS = {
+    Dialect.OPENAI: _OPENAI_FIELDS,
+    Dialect.VLLM: _OPENAI_FIELDS | _SAMPLING_EXTRAS,
+    Dialect.SGLANG: _OPENAI_FIELDS | _SAMPLING_EXTRAS,
+    Dialect.LLAMA_SERVER: _OPENAI_FIELDS | _SAMPLING_EXTRAS | {"grammar"},
+    Dialect.DASHSCOPE: _OPENAI_FIELDS | _SAMPLING_EXTRAS | _SEARCH | {
+        "enable_thinking", "thinking_budget", "preserve_thinking", "translation_options"},
+}
 _TEMPLATE_THINKING = (Dialect.VLLM, Dialect.SGLANG, Dialect.LLAMA_SERVER)
 _FINISH = {reason.value: reason for reason in FinishReason}
 
 
 def upstream_body(body: dict[str, Any], request: ChatRequest, model: str,
-                  dialect: Dialect) -> dict[str, Any]:
-    """The body to send upstream for a client's ``body`` (``request`` is its checked form)."""
-    out = {key: value for key, value in body.items()
-           if dialect is Dialect.DASHSCOPE or key not in _DASHSCOPE_ONLY}
+                  dialect: Dialect, *, allow_search: bool = False) -> dict[str, Any]:
+    """The body to send upstream for a client's ``body`` (``request`` is its checked form);
+    ``allow_search``: the deployment lets ``enable_search`` through (DashScope only)."""
+    known = _KNOWN_FIELDS[dialect] - (frozenset() if allow_search else _SEARCH)
+    out = {key: value for key, value in body.items() if key in known}
+    dropped = sorted(key for key in body if key not in known)
+    if dropped:
+        _log.info("not forwarded to the %s upstream: %s", dialect.value, ", ".join(dropped))
     out["model"] = model
     out["stream"] = True
     out["stream_options"] = {"include_usage": True}
@@ -88,11 +112,11 @@ def upstream_body(body: dict[str, Any], request: ChatRequest, model: str,
     if dialect is Dialect.DASHSCOPE:
         out["enable_thinking"] = thinking
     elif dialect in _TEMPLATE_THINKING:
-        kwargs = dict(body.get("chat_template_kwargs") or {})
-        kwargs["enable_thinking"] = thinking
-        out["chat_template_kwargs"] = kwargs
+        out["chat_template_kwargs"] = {"enable_thinking": thinking}
         if dialect is Dialect.VLLM and thinking and request.thinking_budget is not None:
             out["thinking_token_budget"] = request.thinking_budget
+    if dialect is Dialect.LLAMA_SERVER and "repetition_penalty" in out:
+        out["repeat_penalty"] = out.pop("repetition_penalty")
     if dialect is Dialect.VLLM:
         out["messages"] = [_reasoning_as_vllm(message) for message in body["messages"]]
     return out

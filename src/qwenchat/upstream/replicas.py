@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from qwenchat.settings import url_for_display
+
 _AFFINITY_SLACK = 1  # requests in flight a warm cache is worth
 _MAX_CONVERSATIONS = 10_000
 
@@ -29,6 +31,11 @@ class Replica:
     in_flight: int = 0
     is_up: bool = True
     num_failures: int = 0
+
+    @property
+    def label(self) -> str:
+        """The URL as logs, /health and /metrics show it: without credentials."""
+        return url_for_display(self.url)
 
 
 class ReplicaSet:
