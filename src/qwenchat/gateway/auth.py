@@ -10,20 +10,36 @@ server's region; every refusal is the same 401 ``invalid_api_key``, whose messag
 repeats the key. Lookups are cached for ``cache_seconds`` (default 1 s), so a key created,
 revoked or rotated with ``qwenchat keys`` takes effect within that time without a database
 query per request.
+
+The database may be slow or gone: a lookup that does not answer within ``lookup_timeout``
+seconds (:data:`LOOKUP_TIMEOUT`) or fails is answered from the last lookup of that key
+however old (so keys in use keep working through an outage, with revocation delayed until
+the database answers again); a key never seen is refused with 503 ``ModelUnavailable``,
+never left waiting. Whether keys exist at all falls back the same way, to "required" when
+it was never known.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import time
 from collections.abc import Callable
 from enum import Enum
+from typing import TypeVar
 
-from qwenchat.errors import AuthenticationError, ConfigError
+from sqlalchemy.exc import SQLAlchemyError
+
+from qwenchat.errors import AuthenticationError, ConfigError, ModelUnavailable
 from qwenchat.gateway.keys import ApiKey, KeyStore, hash_secret, utcnow
 
 _MAX_CACHED = 10_000
+LOOKUP_TIMEOUT = 2.0
+
+_log = logging.getLogger("qwenchat.gateway")
+
+T = TypeVar("T")
 
 
 class AuthMode(str, Enum):
@@ -61,13 +77,14 @@ class Authenticator:
     """Maps an ``Authorization`` header to the caller's key (None: no key needed)."""
 
     def __init__(self, keys: KeyStore, *, mode: AuthMode, region: str, public: bool,
-                 cache_seconds: float = 1.0,
+                 cache_seconds: float = 1.0, lookup_timeout: float = LOOKUP_TIMEOUT,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._keys = keys
         self._mode = mode
         self._region = region
         self._public = public
         self._ttl = cache_seconds
+        self._lookup_timeout = lookup_timeout
         self._clock = clock
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
         self._keys_exist: tuple[float, bool] | None = None
@@ -92,7 +109,10 @@ class Authenticator:
             return True
         now = self._clock()
         if self._keys_exist is None or now - self._keys_exist[0] >= self._ttl:
-            exist = await asyncio.to_thread(self._keys.has_active_keys)
+            try:
+                exist = await self._query(self._keys.has_active_keys)
+            except ModelUnavailable:
+                return True if self._keys_exist is None else self._keys_exist[1]
             self._keys_exist = (now, exist)
         return self._keys_exist[1]
 
@@ -101,11 +121,25 @@ class Authenticator:
         cached = self._cache.get(digest)
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
-        key = await asyncio.to_thread(self._keys.find, secret)
+        try:
+            key = await self._query(lambda: self._keys.find(secret))
+        except ModelUnavailable:
+            if cached is None:
+                raise
+            return cached[1]  # the last answer, until the database answers again
         if len(self._cache) >= _MAX_CACHED:
             self._cache.clear()
         self._cache[digest] = (now, key)
         return key
+
+    async def _query(self, query: Callable[[], T]) -> T:
+        """``query`` on a worker thread, within the lookup bound; 503 if not."""
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(query), self._lookup_timeout)
+        except (TimeoutError, SQLAlchemyError) as exc:
+            _log.warning("API key lookup failed: %s", str(exc) or "timeout")
+            raise ModelUnavailable(
+                "The key database is not answering; try again shortly.") from exc
 
 
 def bearer_token(authorization: str | None) -> str | None:
