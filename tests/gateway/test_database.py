@@ -98,7 +98,8 @@ def test_an_unreachable_database_is_a_config_error_without_the_password() -> Non
     assert "s3cret" not in str(raised.value)
 
 
-def test_a_database_at_0001_is_migrated_to_the_head_with_its_rows(database_url: str) -> None:
+def test_a_database_at_0001_is_migrated_to_the_head_keeping_one_row_per_request(
+        database_url: str) -> None:
     engine = connect(database_url)
     try:
         config = Config()
@@ -106,11 +107,12 @@ def test_a_database_at_0001_is_migrated_to_the_head_with_its_rows(database_url: 
         with engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "0001")
-            connection.execute(sa.insert(usage).values(
-                created_at=NOW, day="2026-03-04", request_id="req-1", key_id=None,
-                model="qwen-plus", deployment="local", stream=False, status=200,
-                prompt_tokens=1, cached_tokens=0, completion_tokens=2, reasoning_tokens=0,
-                duration_ms=5.0))
+            for request_id, tokens in (("req-1", 1), ("req-2", 2), ("req-1", 3)):
+                connection.execute(sa.insert(usage).values(
+                    created_at=NOW, day="2026-03-04", request_id=request_id, key_id=None,
+                    model="qwen-plus", deployment="local", stream=False, status=200,
+                    prompt_tokens=tokens, cached_tokens=0, completion_tokens=2,
+                    reasoning_tokens=0, duration_ms=5.0))
     finally:
         engine.dispose()
     migrated = open_database(database_url)
@@ -119,7 +121,9 @@ def test_a_database_at_0001_is_migrated_to_the_head_with_its_rows(database_url: 
         indexes = {index["name"] for index in sa.inspect(migrated).get_indexes("usage")}
         assert "ix_usage_request_id" in indexes
         with migrated.connect() as connection:
-            assert connection.execute(sa.select(usage.c.request_id)).scalars().all() == ["req-1"]
+            rows = connection.execute(sa.select(usage.c.request_id, usage.c.prompt_tokens)
+                                      .order_by(usage.c.id)).all()
+            assert [tuple(row) for row in rows] == [("req-1", 1), ("req-2", 2)]
     finally:
         migrated.dispose()
 

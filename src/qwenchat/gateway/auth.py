@@ -14,9 +14,9 @@ query per request.
 The database may be slow or gone: a lookup that does not answer within ``lookup_timeout``
 seconds (:data:`LOOKUP_TIMEOUT`) or fails is answered from the last lookup of that key
 however old (so keys in use keep working through an outage, with revocation delayed until
-the database answers again); a key never seen is refused with 503 ``ModelUnavailable``,
-never left waiting. Whether keys exist at all falls back the same way, to "required" when
-it was never known.
+the database answers again, and asked again only after ``cache_seconds``); a key never
+seen is refused with 503 ``ModelUnavailable``, never left waiting. Whether keys exist at
+all falls back the same way, to "required" when it was never known.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ class Authenticator:
             try:
                 exist = await self._query(self._keys.has_active_keys)
             except ModelUnavailable:
-                return True if self._keys_exist is None else self._keys_exist[1]
+                exist = True if self._keys_exist is None else self._keys_exist[1]
             self._keys_exist = (now, exist)
         return self._keys_exist[1]
 
@@ -126,7 +126,7 @@ class Authenticator:
         except ModelUnavailable:
             if cached is None:
                 raise
-            return cached[1]  # the last answer, until the database answers again
+            key = cached[1]  # the last answer, until the database answers again
         if len(self._cache) >= _MAX_CACHED:
             self._cache.clear()
         self._cache[digest] = (now, key)

@@ -18,8 +18,12 @@ A row is safe once it is committed to the database or written to the local
 
 The writer replays the journal whenever it holds rows (at start-up too), pausing between
 failed attempts, and commits only rows whose ``request_id`` the table does not have yet,
-so a row journalled and also committed late is stored once. A ledger without a journal
-(a tool that only writes a few rows) fails the futures of rows it could not commit.
+so a row journalled and also committed late is stored once (a unique index on
+``request_id`` settles the race of a late commit landing during a replay: a plain commit
+that collides fails and goes to the journal, whose replay skips what is there).
+
+A ledger without a journal (a tool that only writes a few rows) fails the futures of rows
+it could not commit.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from qwenchat.gateway.database import abort, connect
@@ -126,7 +131,8 @@ class Ledger:
             _log.warning("usage ledger: row %s not committed in time (%s); journalling it",
                          row.request_id, str(exc) or "timeout")
             self.abort_stuck_commit()
-            await asyncio.to_thread(self.journal.append, [row])
+            # here, not on a worker thread: those may all be waiting on the database
+            self.journal.append([row])
 
     def abort_stuck_commit(self) -> None:
         """Cut the writer's connection if its statement has run past ``durable_timeout``."""
@@ -254,8 +260,8 @@ class Ledger:
                 present = set(connection.execute(
                     select(usage.c.request_id).where(usage.c.request_id.in_(ids))).scalars())
                 missing = [row.to_row() for row in chunk if row.request_id not in present]
-                if missing:
-                    connection.execute(_INSERT, missing)
+                if missing:  # a late commit may land meanwhile: the unique index decides
+                    connection.execute(_insert_new(connection.dialect.name), missing)
             num_inserted += len(missing)
         return num_inserted
 
@@ -281,3 +287,12 @@ def _tell(batch: list[tuple[UsageRow, Notify]], error: BaseException | None) -> 
 
 
 _INSERT = insert(usage)
+
+
+def _insert_new(dialect: str) -> Any:
+    """An insert that skips rows whose request id is already in the table."""
+    if dialect == "postgresql":
+        return postgresql.insert(usage).on_conflict_do_nothing(index_elements=["request_id"])
+    if dialect == "sqlite":
+        return sqlite.insert(usage).on_conflict_do_nothing(index_elements=["request_id"])
+    return _INSERT

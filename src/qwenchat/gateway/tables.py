@@ -67,5 +67,5 @@ usage = Table(
     Column("duration_ms", Float, nullable=False),
     Index("ix_usage_key_day", "key_id", "day"),
     Index("ix_usage_day", "day"),
-    Index("ix_usage_request_id", "request_id"),  # replaying the journal looks rows up by it
+    Index("ix_usage_request_id", "request_id", unique=True),  # one row per request
 )

@@ -1,4 +1,9 @@
-"""An index on usage.request_id: replaying the ledger's journal looks rows up by it.
+"""A unique index on usage.request_id: one row per request, whatever is replayed.
+
+Replaying the ledger's journal looks rows up by request id and skips those already there;
+the unique index makes that hold even when a commit held up by the network lands while
+the same rows are replayed. A duplicate already in the table (a double count) is removed
+first, the oldest row kept.
 
 Revision ID: 0002
 Revises: 0001
@@ -16,7 +21,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_usage_request_id", "usage", ["request_id"])
+    op.execute("DELETE FROM usage WHERE id NOT IN "
+               "(SELECT MIN(id) FROM usage GROUP BY request_id)")
+    op.create_index("ix_usage_request_id", "usage", ["request_id"], unique=True)
 
 
 def downgrade() -> None:
