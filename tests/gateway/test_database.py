@@ -33,7 +33,7 @@ def current_revision(gateway_db: sa.Engine) -> str | None:
 
 
 def test_there_is_one_head() -> None:
-    assert ScriptDirectory(str(MIGRATIONS)).get_heads() == ["0002"]
+    assert ScriptDirectory(str(MIGRATIONS)).get_heads() == ["0003"]
 
 
 def test_an_empty_database_gets_every_table_at_the_head_revision(gateway_db: sa.Engine) -> None:

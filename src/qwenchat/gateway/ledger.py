@@ -6,7 +6,8 @@ in one transaction, so under load many requests share one commit (group commit) 
 lone request waits for one small transaction. The api layer awaits
 :meth:`Ledger.record_durably` before it sends a response's final frame: a response the
 client saw complete has its row on disk, even if the server is killed right after.
-Rows of refused requests are recorded without waiting.
+Rows of refused requests are recorded without waiting; unauthenticated refusals are only
+counted (:mod:`qwenchat.gateway.refusals`), written every few seconds.
 
 A row is safe once it is committed to the database or written to the local
 :class:`~qwenchat.gateway.journal.Journal` (fsynced). The journal takes:
@@ -44,7 +45,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from qwenchat.gateway.database import abort, connect
 from qwenchat.gateway.journal import Journal
-from qwenchat.gateway.tables import usage
+from qwenchat.gateway.refusals import RefusalCounts, refusal_rows
+from qwenchat.gateway.tables import refusals, usage
 from qwenchat.gateway.usage_row import UsageRow
 
 __all__ = ["DURABLE_TIMEOUT", "Ledger", "UsageRow"]
@@ -56,6 +58,7 @@ _MAX_BATCH = 1000
 _REPLAY_CHUNK = 500
 _TICK_SECONDS = 0.5  # how often an idle writer looks at the journal
 _REPLAY_PAUSES = (1.0, 2.0, 5.0)  # between failed replays, then the last one again
+_REFUSALS_SECONDS = 5.0  # how often refusal counts are written
 
 Notify = Callable[[BaseException | None], object]
 """Told, on the writer thread, that a row is safe (None) or why it is not."""
@@ -79,6 +82,8 @@ class Ledger:
         self._busy_since: float | None = None  # when the statement running now began
         self._num_failed_replays = 0
         self._next_replay = 0.0
+        self._refusals = RefusalCounts()
+        self._next_refusals = time.monotonic() + _REFUSALS_SECONDS
         self._closing = False
         self.num_commits = 0
         self._thread = threading.Thread(target=self._run, name="qwenchat-ledger", daemon=True)
@@ -143,6 +148,11 @@ class Ledger:
             with contextlib.suppress(SQLAlchemyError):
                 abort(connection.connection.dbapi_connection)
 
+    def count_refusal(self, row: UsageRow, model: str) -> None:
+        """Count ``row`` (a request refused before a key was known) instead of storing it;
+        ``model`` is the served id it asked for, or ""."""
+        self._refusals.add(row.created_at, row.status, row.error_code or "", model)
+
     def _submit(self, row: UsageRow, notify: Notify) -> None:
         if self._closing:
             notify(RuntimeError("The usage ledger is closed."))
@@ -168,6 +178,8 @@ class Ledger:
             if self.journal is not None and (stop or time.monotonic() >= self._next_replay) \
                     and self.journal.has_rows():
                 self._replay()
+            if stop or time.monotonic() >= self._next_refusals:
+                self._write_refusals()
             if stop:
                 self._disconnect()
                 return
@@ -230,6 +242,23 @@ class Ledger:
         self._num_failed_replays = 0
         _log.warning("usage ledger: journal replayed, %d of %d rows were missing",
                      num_inserted, len(rows))
+
+    def _write_refusals(self) -> None:
+        self._next_refusals = time.monotonic() + _REFUSALS_SECONDS
+        counts = self._refusals.take()
+        if not counts:
+            return
+        try:
+            self._timed(self._insert_refusals, refusal_rows(counts))
+        except Exception as exc:  # the writer must outlive any one batch
+            self._disconnect()
+            self._refusals.put_back(counts)
+            _log.warning("usage ledger: refusal counts not written yet: %s", exc)
+
+    def _insert_refusals(self, rows: list[dict[str, object]]) -> None:
+        connection = self._connect()
+        with connection.begin():
+            connection.execute(insert(refusals), rows)
 
     def _timed(self, work: Callable[[T], Any], rows: T) -> Any:
         """Run ``work`` with the start time visible to :meth:`abort_stuck_commit`."""
