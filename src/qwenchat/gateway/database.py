@@ -7,7 +7,9 @@ Any other SQLAlchemy URL (``postgresql+psycopg://...``) is used as given, with b
 waiting unless the URL sets its own: PostgreSQL connects within :data:`CONNECT_TIMEOUT`
 seconds (libpq ``connect_timeout``, the whole handshake), a statement runs at most
 :data:`STATEMENT_TIMEOUT` seconds (server-side ``statement_timeout``; migrations run
-without it), and a pool checkout waits at most :data:`POOL_TIMEOUT` seconds. SQLite waits
+without it), data the network does not acknowledge for :data:`TCP_USER_TIMEOUT` seconds
+breaks the connection (``tcp_user_timeout``: packets dropped on a dead link), and a pool
+checkout waits at most :data:`POOL_TIMEOUT` seconds. SQLite waits
 at most :data:`BUSY_TIMEOUT` seconds for another writer's lock. A database that accepts
 bytes and never answers is beyond what the server can bound: :func:`abort` cuts such a
 connection from another thread.
@@ -39,6 +41,7 @@ CONNECT_TIMEOUT = 5
 STATEMENT_TIMEOUT = 10.0
 POOL_TIMEOUT = 5.0
 BUSY_TIMEOUT = 5.0
+TCP_USER_TIMEOUT = 10.0
 
 
 def open_database(url: str) -> Engine:
@@ -106,6 +109,8 @@ def _postgres_bounds(query: Any) -> dict[str, Any]:
         bounds["connect_timeout"] = CONNECT_TIMEOUT
     if "options" not in query:
         bounds["options"] = f"-c statement_timeout={int(STATEMENT_TIMEOUT * 1000)}"
+    if "tcp_user_timeout" not in query:
+        bounds["tcp_user_timeout"] = int(TCP_USER_TIMEOUT * 1000)
     return bounds
 
 
