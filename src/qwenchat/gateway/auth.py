@@ -16,7 +16,10 @@ seconds (:data:`LOOKUP_TIMEOUT`) or fails is answered from the last lookup of th
 however old (so keys in use keep working through an outage, with revocation delayed until
 the database answers again, and asked again only after ``cache_seconds``); a key never
 seen is refused with 503 ``ModelUnavailable``, never left waiting. Whether keys exist at
-all falls back the same way, to "required" when it was never known.
+all falls back the same way, to "required" when it was never known. Lookups run on
+:data:`_NUM_LOOKUP_THREADS` threads of their own: lookups stuck on a database that never
+answers cannot starve the worker threads chat requests use, and a lookup whose caller
+stopped waiting is skipped rather than queued behind them.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import ipaddress
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
 from typing import TypeVar
 
@@ -35,6 +39,7 @@ from qwenchat.errors import AuthenticationError, ConfigError, ModelUnavailable
 from qwenchat.gateway.keys import ApiKey, KeyStore, hash_secret, utcnow
 
 _MAX_CACHED = 10_000
+_NUM_LOOKUP_THREADS = 4
 LOOKUP_TIMEOUT = 2.0
 
 _log = logging.getLogger("qwenchat.gateway")
@@ -88,6 +93,11 @@ class Authenticator:
         self._clock = clock
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
         self._keys_exist: tuple[float, bool] | None = None
+        self._threads = ThreadPoolExecutor(_NUM_LOOKUP_THREADS, "qwenchat-keys")
+
+    def close(self) -> None:
+        """Stop the lookup threads (without waiting for one stuck on the database)."""
+        self._threads.shutdown(wait=False, cancel_futures=True)
 
     async def authenticate(self, authorization: str | None) -> ApiKey | None:
         """The caller's key, None when keys are not required; 401 otherwise."""
@@ -133,9 +143,18 @@ class Authenticator:
         return key
 
     async def _query(self, query: Callable[[], T]) -> T:
-        """``query`` on a worker thread, within the lookup bound; 503 if not."""
+        """``query`` on a lookup thread, within the lookup bound; 503 if not."""
+        deadline = time.monotonic() + self._lookup_timeout
+
+        def run() -> T:
+            if time.monotonic() > deadline:  # nobody waits for it any more
+                raise TimeoutError
+            return query()
+
+        loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(asyncio.to_thread(query), self._lookup_timeout)
+            return await asyncio.wait_for(loop.run_in_executor(self._threads, run),
+                                          self._lookup_timeout)
         except (TimeoutError, SQLAlchemyError) as exc:
             _log.warning("API key lookup failed: %s", str(exc) or "timeout")
             raise ModelUnavailable(

@@ -153,6 +153,7 @@ class Gateway:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=30)
         await asyncio.to_thread(self.ledger.close)
+        self.authenticator.close()
         await self.limits.close()
         self.database.dispose()
 
