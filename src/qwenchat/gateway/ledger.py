@@ -231,7 +231,7 @@ class Ledger:
             rows = self.journal.take()
             num_inserted = self._timed(self._insert_missing, rows)
             self.journal.release()
-        except (SQLAlchemyError, OSError) as exc:
+        except Exception as exc:  # the writer must outlive any replay; the rows stay
             self._disconnect()
             pause = _REPLAY_PAUSES[min(self._num_failed_replays, len(_REPLAY_PAUSES) - 1)]
             self._num_failed_replays += 1
