@@ -189,6 +189,9 @@ class NullLedger:
     async def record_durably(self, _row: object) -> None:
         return None
 
+    def count_refusal(self, _row: object, _model: str) -> None:
+        return None
+
     def close(self, timeout: float = 30.0) -> None:
         return None
 

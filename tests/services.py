@@ -72,6 +72,8 @@ class _ServiceProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def spawn(self, argv: list[str], **kwargs: Any) -> None:
+        if self._log is not None:  # a server started again (PostgresServer.resume)
+            self._log.close()
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, **kwargs)
@@ -184,9 +186,23 @@ class PostgresServer(_ServiceProcess):
         data = self.dir / "data"
         self._run([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", self.user,
                    "-E", "UTF8", "--locale=C", "--no-sync"], drop_root)
-        self.spawn([str(bindir / "postgres"), "-D", str(data), "-p", str(self.port),
-                    "-k", str(self.dir), "-c", "listen_addresses=127.0.0.1"],
-                   cwd=self.dir, **drop_root)
+        self._spawn_postgres()
+
+    def halt(self) -> None:
+        """Stop the server (fast shutdown), keeping its data and port for :meth:`resume`."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(timeout=30)
+
+    def resume(self) -> None:
+        """Start the server again after :meth:`halt`, and wait until it answers."""
+        self._spawn_postgres()
+        self.wait_ready()
+
+    def _spawn_postgres(self) -> None:
+        self.spawn([str(postgres_bindir() / "postgres"), "-D", str(self.dir / "data"),
+                    "-p", str(self.port), "-k", str(self.dir),
+                    "-c", "listen_addresses=127.0.0.1"], cwd=self.dir, **_as_postgres_user())
 
     def stop(self, sig: int = signal.SIGINT) -> None:
         """Fast shutdown (SIGINT) by default."""

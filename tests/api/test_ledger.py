@@ -1,6 +1,7 @@
 """The usage ledger through a real server, on SQLite and on a real PostgreSQL: one row per
-request with the tokens the client saw, refusals and errors recorded too, and every
-completed response's row still there after ``kill -9``."""
+request with the tokens the client saw, refusals and errors recorded too (unauthenticated
+ones counted, not one row each), and every completed response's row still there after
+``kill -9``."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, select
 from tests.support import ServerProcess, create_key, sdk
 
-from qwenchat.gateway.tables import usage
+from qwenchat.gateway.tables import refusals, usage
 
 MESSAGES = [{"role": "user", "content": "Name a colour."}]
 
@@ -38,6 +39,28 @@ def ledger_rows(url: str) -> list[dict[str, Any]]:
             return [dict(row._mapping) for row in rows]
     finally:
         engine.dispose()
+
+
+def refusal_counts(url: str) -> dict[tuple[int, str, str], int]:
+    engine: Engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            counts: dict[tuple[int, str, str], int] = {}
+            for row in connection.execute(select(refusals)):
+                bucket = (row.status, row.error_code, row.model)
+                counts[bucket] = counts.get(bucket, 0) + row.count
+            return counts
+    finally:
+        engine.dispose()
+
+
+def wait_for_refusals(url: str, total: int) -> dict[tuple[int, str, str], int]:
+    """The refusal counts once they add up to ``total`` (written every few seconds)."""
+    deadline = time.monotonic() + 60
+    while sum((counts := refusal_counts(url)).values()) < total:
+        assert time.monotonic() < deadline, counts
+        time.sleep(0.2)
+    return counts
 
 
 def usage_of(reply: Any) -> tuple[int, int, int]:
@@ -105,16 +128,16 @@ def test_errors_and_refusals_are_recorded_with_their_codes(served: ServerProcess
                            json={"messages": MESSAGES, "max_tokens": 3, **fields})
         assert reply.status_code == status, reply.text
     rows = ledger_rows(database_url)
-    assert [r["status"] for r in rows] == [200, 401, 403, 400, 404, 429]
+    assert [r["status"] for r in rows] == [200, 403, 400, 404, 429]
     assert [r["error_code"] for r in rows] == [
-        None, "invalid_api_key", "access_denied", "invalid_parameter_error",
-        "model_not_found", "limit_requests"]
-    # the body of a request without a valid key is never read: its row names no model
+        None, "access_denied", "invalid_parameter_error", "model_not_found", "limit_requests"]
     assert [r["model"] for r in rows] == [
-        "qwen-plus", "", "qwen-turbo", "qwen-plus", "no-such-model", "qwen-plus"]
+        "qwen-plus", "qwen-turbo", "qwen-plus", "no-such-model", "qwen-plus"]
     key_id = rows[0]["key_id"]
     assert key_id is not None
-    assert [r["key_id"] for r in rows] == [key_id, None, key_id, key_id, key_id, key_id]
+    assert [r["key_id"] for r in rows] == [key_id] * 5
+    # the 401 is counted, not stored as a row of its own
+    assert wait_for_refusals(database_url, 1) == {(401, "invalid_api_key", "qwen-plus"): 1}
     assert rows[0]["prompt_tokens"] == ok.json()["usage"]["prompt_tokens"]
     assert all(r["prompt_tokens"] == r["completion_tokens"] == 0 for r in rows[1:])
 
@@ -136,3 +159,31 @@ def test_a_client_that_leaves_mid_stream_is_recorded_as_499_with_what_was_genera
     assert rows[0]["prompt_tokens"] > 0
     # the tokens streamed before the client left are counted (and charged), not dropped
     assert rows[0]["completion_tokens"] >= len(chunks) - 1
+
+
+def test_a_flood_of_unauthenticated_requests_adds_a_bounded_number_of_rows(
+        served: ServerProcess, database_url: str) -> None:
+    home = served.log_path.parent
+    create_key(home, "flooded", env={"QWENCHAT_DATABASE_URL": database_url})
+    url = f"{served.url}/compatible-mode/v1/chat/completions"
+    num_requests = 200
+    with httpx.Client(timeout=60) as client:
+        for n in range(num_requests):
+            model = "qwen-plus" if n % 2 else f"junk-{n}"
+            reply = client.post(url, headers={"Authorization": f"Bearer sk-guess-{n}"},
+                                json={"model": model, "messages": MESSAGES})
+            assert reply.status_code == 401
+    counts = wait_for_refusals(database_url, num_requests)
+    # junk model names share one bucket: they cannot add rows or metric series
+    assert counts == {(401, "invalid_api_key", "qwen-plus"): num_requests // 2,
+                      (401, "invalid_api_key", ""): num_requests // 2}
+    assert ledger_rows(database_url) == []
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            num_rows = len(connection.execute(select(refusals.c.id)).all())
+    finally:
+        engine.dispose()
+    # two buckets per minute, each written at most once every few seconds: far fewer rows
+    # than requests however long the flood takes
+    assert num_rows < num_requests // 4

@@ -8,13 +8,16 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from tests.services import PostgresServer
 from tests.support import free_port
 
 from qwenchat.errors import ConfigError
-from qwenchat.gateway.database import MIGRATIONS, open_database
+from qwenchat.gateway.database import MIGRATIONS, STATEMENT_TIMEOUT, connect, open_database
 from qwenchat.gateway.tables import api_keys, metadata, usage
 
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=timezone.utc)
@@ -30,7 +33,7 @@ def current_revision(gateway_db: sa.Engine) -> str | None:
 
 
 def test_there_is_one_head() -> None:
-    assert ScriptDirectory(str(MIGRATIONS)).get_heads() == ["0001"]
+    assert ScriptDirectory(str(MIGRATIONS)).get_heads() == ["0003"]
 
 
 def test_an_empty_database_gets_every_table_at_the_head_revision(gateway_db: sa.Engine) -> None:
@@ -93,3 +96,43 @@ def test_an_unreachable_database_is_a_config_error_without_the_password() -> Non
         open_database(url)
     assert "127.0.0.1" in str(raised.value)
     assert "s3cret" not in str(raised.value)
+
+
+def test_a_database_at_0001_is_migrated_to_the_head_keeping_one_row_per_request(
+        database_url: str) -> None:
+    engine = connect(database_url)
+    try:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0001")
+            for request_id, tokens in (("req-1", 1), ("req-2", 2), ("req-1", 3)):
+                connection.execute(sa.insert(usage).values(
+                    created_at=NOW, day="2026-03-04", request_id=request_id, key_id=None,
+                    model="qwen-plus", deployment="local", stream=False, status=200,
+                    prompt_tokens=tokens, cached_tokens=0, completion_tokens=2,
+                    reasoning_tokens=0, duration_ms=5.0))
+    finally:
+        engine.dispose()
+    migrated = open_database(database_url)
+    try:
+        assert current_revision(migrated) == head()
+        indexes = {index["name"] for index in sa.inspect(migrated).get_indexes("usage")}
+        assert "ix_usage_request_id" in indexes
+        with migrated.connect() as connection:
+            rows = connection.execute(sa.select(usage.c.request_id, usage.c.prompt_tokens)
+                                      .order_by(usage.c.id)).all()
+            assert [tuple(row) for row in rows] == [("req-1", 1), ("req-2", 2)]
+    finally:
+        migrated.dispose()
+
+
+def test_postgresql_sessions_carry_the_statement_timeout(postgres_server: PostgresServer) -> None:
+    engine = open_database(postgres_server.create_database())
+    try:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SHOW statement_timeout").scalar_one() == (
+                f"{int(STATEMENT_TIMEOUT)}s")
+    finally:
+        engine.dispose()

@@ -146,3 +146,20 @@ def test_quota_status_lists_unrevoked_keys_with_a_quota(engine: Engine) -> None:
 def test_an_empty_ledger_reports_nothing(engine: Engine) -> None:
     assert usage_totals(engine) == []
     assert quota_status(engine) == []
+
+
+def test_unauthenticated_refusals_are_counted_into_the_keyless_totals(engine: Engine) -> None:
+    ledger_of(engine)
+    with Ledger(engine) as ledger:
+        for when, model in ((DAY1, "qwen-plus"), (DAY1, "qwen-plus"), (DAY2, "")):
+            ledger.count_refusal(row(when, None, model or "some-junk", status=401), model)
+    # (closing writes the counts)
+
+    totals = usage_totals(engine)
+
+    keyless = [(t.day, t.model, t.requests, t.errors, t.total_tokens)
+               for t in totals if t.key_id is None]
+    assert keyless == [("2030-01-01", "qwen-plus", 3, 2, 4), ("2030-01-02", "", 1, 1, 0)]
+    assert [t.day for t in totals] == sorted(t.day for t in totals)
+    assert usage_totals(engine, model="qwen3-max") == [
+        t for t in totals if t.model == "qwen3-max"]

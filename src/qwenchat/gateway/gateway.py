@@ -27,6 +27,7 @@ from qwenchat.gateway.auth import (
     is_loopback,
 )
 from qwenchat.gateway.database import open_database
+from qwenchat.gateway.journal import Journal
 from qwenchat.gateway.keys import ApiKey, KeyStore
 from qwenchat.gateway.ledger import Ledger
 from qwenchat.gateway.limits import (
@@ -44,6 +45,9 @@ from qwenchat.settings import Settings
 
 _log = logging.getLogger("qwenchat.gateway")
 
+JOURNAL_NAME = "ledger-journal.jsonl"
+"""The usage ledger's journal, in ``QWENCHAT_HOME`` (see :mod:`qwenchat.gateway.journal`)."""
+
 
 @dataclass(frozen=True, slots=True)
 class RateLimits:
@@ -59,12 +63,12 @@ class Gateway:
     def __init__(self, *, database: Engine, authenticator: Authenticator, limits: LimitStore,
                  metrics: GatewayMetrics, key_limits: RateLimits = RateLimits(),
                  model_limits: Mapping[str, RateLimits] | None = None,
-                 admin_key: str = "") -> None:
+                 admin_key: str = "", journal: Journal | None = None) -> None:
         self.database = database
         self.authenticator = authenticator
         self.limits = limits
         self.metrics = metrics
-        self.ledger = Ledger(database)
+        self.ledger = Ledger(database, journal)
         self.admin_key = admin_key
         self._key_limits = key_limits
         self._model_limits = dict(model_limits or {})
@@ -96,7 +100,8 @@ class Gateway:
         return cls(database=database, authenticator=authenticator, limits=limits,
                    metrics=GatewayMetrics(), admin_key=config.admin_key,
                    key_limits=RateLimits(config.key_rpm, config.key_tpm),
-                   model_limits=model_limits)
+                   model_limits=model_limits,
+                   journal=Journal(settings.home / JOURNAL_NAME))
 
     def check_admin(self, authorization: str | None) -> None:
         """Allow an admin request (``/metrics``): 401 unless no admin key is set or the header
@@ -148,6 +153,7 @@ class Gateway:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=30)
         await asyncio.to_thread(self.ledger.close)
+        self.authenticator.close()
         await self.limits.close()
         self.database.dispose()
 

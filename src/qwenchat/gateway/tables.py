@@ -1,4 +1,5 @@
-"""The gateway's database schema: API keys and the usage ledger (SQLAlchemy Core).
+"""The gateway's database schema: API keys, the usage ledger and counts of unauthenticated
+refusals (SQLAlchemy Core).
 
 The Alembic migrations in ``migrations/versions`` create exactly these tables; a test
 compares the two so that they cannot drift. Times are timezone-aware UTC. ``usage.day`` is
@@ -67,4 +68,21 @@ usage = Table(
     Column("duration_ms", Float, nullable=False),
     Index("ix_usage_key_day", "key_id", "day"),
     Index("ix_usage_day", "day"),
+    Index("ix_usage_request_id", "request_id", unique=True),  # one row per request
 )
+
+refusals = Table(
+    "refusals",
+    metadata,
+    Column("id", _RowId, primary_key=True, autoincrement=True),
+    Column("minute", DateTime(timezone=True), nullable=False),  # UTC, seconds zeroed
+    Column("day", String(10), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("error_code", String(64), nullable=False),
+    Column("model", String(200), nullable=False),  # a served id, or "" for any other
+    Column("count", Integer, nullable=False),
+    Index("ix_refusals_day", "day"),
+)
+"""Requests refused before a key was known (401), counted per minute, status, code and
+served model rather than one row each: whatever an unauthenticated client sends, this
+table grows by a bounded number of rows per minute."""

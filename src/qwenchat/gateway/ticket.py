@@ -16,7 +16,13 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from qwenchat.core import ChatEvent, ContentDelta, Finish, ReasoningDelta, ToolCallDelta, Usage
-from qwenchat.errors import AccessDenied, QuotaExceeded, QwenchatError, RateLimited
+from qwenchat.errors import (
+    AccessDenied,
+    AuthenticationError,
+    QuotaExceeded,
+    QwenchatError,
+    RateLimited,
+)
 from qwenchat.gateway.keys import ApiKey
 from qwenchat.gateway.ledger import UsageRow
 from qwenchat.gateway.limits import Dimension, Rule
@@ -100,11 +106,16 @@ class Ticket:
             await self._gateway.ledger.record_durably(row)
 
     def fail(self, error: QwenchatError) -> None:
-        """The request is answered with ``error``; its row is recorded without waiting."""
+        """The request is answered with ``error``; its row is recorded without waiting (a
+        401 is only counted: see :meth:`Ledger.count_refusal`)."""
         row = self._end(error.status, error.code)
-        if row is not None:
-            if isinstance(error, RateLimited):
-                self._gateway.metrics.rejections.labels(self._label, error.code).inc()
+        if row is None:
+            return
+        if isinstance(error, RateLimited):
+            self._gateway.metrics.rejections.labels(self._label, error.code).inc()
+        if isinstance(error, AuthenticationError):  # counted, not one row each (bounded)
+            self._gateway.ledger.count_refusal(row, self._label)
+        else:
             self._gateway.ledger.record(row)
 
     def abandon(self, final_usage: Callable[[], Awaitable[Usage | None]] | None = None) -> None:

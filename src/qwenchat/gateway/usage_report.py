@@ -8,18 +8,22 @@ and PostgreSQL. Rules the numbers keep:
   tokens part of the completion), the same count the quota is charged;
 * an error is a row whose HTTP status is 400 or more; refused requests count as requests;
 * rows without a key (anonymous, auth off) report ``key_id`` and ``key_name`` as None;
+* unauthenticated refusals (401), counted in the ``refusals`` table rather than one row
+  each, are added to the keyless totals of their day and model ("" for an id not served)
+  as requests and errors;
 * days are the UTC days of the ledger's ``day`` column (``YYYY-MM-DD``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from sqlalchemy import Engine, case, func, select
 
-from qwenchat.gateway.tables import api_keys, usage
+from qwenchat.gateway.tables import api_keys, refusals, usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +84,40 @@ def usage_totals(engine: Engine, *, since: date | None = None, key: str | None =
     if model is not None:
         query = query.where(usage.c.model == model)
     with engine.connect() as connection:
-        return [_total(row._mapping) for row in connection.execute(query)]
+        totals = [_total(row._mapping) for row in connection.execute(query)]
+        if key is not None:  # refusals have no key
+            return totals
+        return _with_refusals(totals, connection.execute(_refusal_query(since, model)).all())
+
+
+def _refusal_query(since: date | None, model: str | None) -> Any:
+    count = func.sum(refusals.c.count).label("count")
+    query = select(refusals.c.day, refusals.c.model, count).group_by(
+        refusals.c.day, refusals.c.model)
+    if since is not None:
+        query = query.where(refusals.c.day >= since.isoformat())
+    if model is not None:
+        query = query.where(refusals.c.model == model)
+    return query
+
+
+def _with_refusals(totals: list[UsageTotal], counted: Any) -> list[UsageTotal]:
+    """``totals`` with each (day, model)'s refusals added to its keyless total."""
+    keyless = {(t.day, t.model): n for n, t in enumerate(totals) if t.key_id is None}
+    for day, model, count in counted:
+        count = int(count)
+        index = keyless.get((day, model))
+        if index is None:
+            totals.append(UsageTotal(day=day, key_id=None, key_name=None, model=model,
+                                     requests=count, errors=count, prompt_tokens=0,
+                                     cached_tokens=0, completion_tokens=0,
+                                     reasoning_tokens=0, total_tokens=0))
+        else:
+            total = totals[index]
+            totals[index] = dataclasses.replace(total, requests=total.requests + count,
+                                                errors=total.errors + count)
+    return sorted(totals, key=lambda t: (t.day, t.key_name is None, t.key_name or "",
+                                         t.key_id or "", t.model))
 
 
 def used_tokens(engine: Engine, key_id: str) -> int:
