@@ -54,6 +54,14 @@ class SlotCounter:
         else:
             self._slots.append([slot, amount])
 
+    def remove(self, amount: int, slot: int) -> None:
+        """Take up to ``amount`` back out of ``slot`` (a charge settled for less); nothing
+        if the slot has left the horizon."""
+        for entry in self._slots:
+            if entry[0] == slot:
+                entry[1] = max(0, entry[1] - amount)
+                return
+
     def used(self, window: float, now: float) -> int:
         """The amount inside the trailing ``window`` seconds at ``now``."""
         self._forget(now)
