@@ -93,8 +93,11 @@ def quota_rule(key_id: str, quota_tokens: int | None) -> list[Rule]:
     return [Rule(quota_counter(key_id), Dimension.TOKENS, quota_tokens, None)]
 
 
+QUOTA_PREFIX = "quota:"
+
+
 def quota_counter(key_id: str) -> str:
-    return f"quota:{key_id}"
+    return f"{QUOTA_PREFIX}{key_id}"
 
 
 def refusal(failed: Sequence[tuple[Rule, float | None]]) -> Refusal:
