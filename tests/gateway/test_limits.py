@@ -26,9 +26,9 @@ from qwenchat.gateway.limits import (
     MemoryLimits,
     Refusal,
     Rule,
+    Unseeded,
     quota_counter,
     quota_rule,
-    Unseeded,
     rate_rules,
 )
 from qwenchat.gateway.redis_limits import RedisLimits
