@@ -10,7 +10,10 @@ A limit ``L`` admits a request while the window holds *less than* ``L``: for req
 (amount 1) exactly ``L`` per window; for tokens, the request that crosses ``L`` is still
 served (its size is not known in full beforehand) and the next one waits.
 :meth:`SlotCounter.retry_after` says when that wait ends: the moment enough of the oldest
-slots have left the window. The Redis store runs the same arithmetic in a Lua script.
+slots have left the window. :meth:`SlotCounter.remove` takes an amount back out of the
+slot it was recorded in (a reservation settled for less), so the counter then holds what
+was really used, at the moment it was admitted. The Redis store runs the same arithmetic
+in a Lua script.
 """
 
 from __future__ import annotations
