@@ -127,12 +127,12 @@ def test_a_reservation_is_settled_to_the_usage_and_a_refusal_is_refunded(
             await admit("b", 1, 0)
         first.observe(Usage(prompt_tokens=10, completion_tokens=20))
         await first.complete()                        # settled to 30
-        second = await admit("c", 10, 60)             # 30 + 70 = 100: full
+        second = await admit("c", 70, 0)              # 30 + 70 = 100: full
         with pytest.raises(QuotaExceeded):
             await admit("probe", 1, 0)
         second.fail(ServerOverloaded())               # refused after admission
         await asyncio.gather(*gateway._tasks)         # the refund runs in the background
-        third = await admit("d", 10, 60)              # 30 again: the refund came back
+        third = await admit("d", 70, 0)               # 30 again: even its prompt came back
         await third.complete()
 
     asyncio.run(scenario())
