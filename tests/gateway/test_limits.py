@@ -432,3 +432,15 @@ def test_an_unseeded_quota_is_named_and_nothing_is_charged(store: Store) -> None
             assert await limits.admit([*quota_rule(scope, 104)], 0) == Refusal(TOKENS, None)
 
     asyncio.run(scenario())
+
+
+def test_charging_a_quota_the_store_lost_leaves_it_to_be_reseeded(store: Store) -> None:
+    async def scenario() -> None:
+        async with store.opened() as limits:
+            scope = unique("key")
+            rules = quota_rule(scope, 100)
+            await limits.charge(rules, 30)   # settled after the counter was lost
+            assert not await limits.has_quota(quota_counter(scope))
+            assert await limits.admit(rules, 0) == Unseeded(quota_counter(scope))
+
+    asyncio.run(scenario())

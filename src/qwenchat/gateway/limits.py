@@ -208,7 +208,8 @@ class MemoryLimits:
 
     def _add(self, counter: str, amount: int, window: float | None, now: float) -> None:
         if window is None:
-            self._quotas[counter] = self._quotas.get(counter, 0) + amount
+            if counter in self._quotas:  # else it is seeded from the ledger when next used
+                self._quotas[counter] += amount
         else:
             self._windows.setdefault(counter, SlotCounter()).add(amount, now)
 

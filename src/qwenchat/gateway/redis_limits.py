@@ -103,7 +103,8 @@ end
 return {0, slot}
 """
 
-# KEYS: token counters; ARGV: slot_ms, horizon_ms, tokens, then per key 1 (quota) or 0.
+# KEYS: token counters; ARGV: slot_ms, horizon_ms, tokens, then per key 1 (quota) or 0. A
+# missing quota counter is left missing: the next admission reseeds it from the ledger.
 _CHARGE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -111,7 +112,7 @@ local slot_ms, horizon, tokens = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(
 local slot = math.floor(now / slot_ms)
 for i = 1, #KEYS do
   if ARGV[3 + i] == '1' then
-    redis.call('INCRBY', KEYS[i], tokens)
+    if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('INCRBY', KEYS[i], tokens) end
   else
     redis.call('HINCRBY', KEYS[i], slot, tokens)
     redis.call('PEXPIRE', KEYS[i], horizon + slot_ms)
