@@ -121,6 +121,17 @@ class RedisServer(_ServiceProcess):
         self.spawn([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                     "--appendonly", "no", "--dir", str(self.dir)])
 
+    def restart_empty(self) -> None:
+        """Stop the server and start a new one on the same port, holding no data (it keeps
+        none on disk), as after a crash."""
+        assert self.process is not None
+        self.process.terminate()
+        self.process.wait(timeout=20)
+        if self._log is not None:
+            self._log.close()
+        self.start()
+        self.wait_ready()
+
     def ping(self) -> bool:
         """Whether our server answers (not another that took the port: its pid must match)."""
         assert self.process is not None

@@ -41,6 +41,7 @@ File shape::
     admin_key = ""           # bearer token /metrics requires; "" = open
     key_rpm = 0              # default per-key, per-model limits; 0 = none
     key_tpm = 0
+    key_max_in_flight = 32   # requests one key may have open at once; 0 = no cap
     key_cache_seconds = 1.0  # how long a key lookup is reused (revocation delay)
 
     [models."qwen3-max"]     # serve this id from another model file, and/or limit it
@@ -127,6 +128,8 @@ class GatewaySettings(_Section):
     admin_key: str = ""
     key_rpm: int = Field(default=0, ge=0)
     key_tpm: int = Field(default=0, ge=0)
+    # half the default engine queue (64): one key cannot fill every slot and the whole queue
+    key_max_in_flight: int = Field(default=32, ge=0)
     key_cache_seconds: float = Field(default=1.0, ge=0)
 
 
@@ -255,6 +258,7 @@ _ENV_KEYS: dict[str, tuple[str, ...]] = {
     "QWENCHAT_ADMIN_KEY": ("gateway", "admin_key"),
     "QWENCHAT_KEY_RPM": ("gateway", "key_rpm"),
     "QWENCHAT_KEY_TPM": ("gateway", "key_tpm"),
+    "QWENCHAT_KEY_MAX_IN_FLIGHT": ("gateway", "key_max_in_flight"),
     "QWENCHAT_KEY_CACHE_SECONDS": ("gateway", "key_cache_seconds"),
     "QWENCHAT_HOME": ("home",),
 }

@@ -226,3 +226,15 @@ def test_config_names_the_database_and_the_default_region(home: Path) -> None:
         assert KeyStore(engine).find(secret) is not None
     finally:
         engine.dispose()
+
+
+def test_create_sets_key_wide_limits_and_the_in_flight_cap(home: Path) -> None:
+    secret = created_secret("--name", "ci", "--total-rpm", "30", "--total-tpm", "9000",
+                            "--max-in-flight", "2")
+
+    with key_store(home) as store:
+        found = store.find(secret)
+    assert found is not None
+    assert (found.total_rpm, found.total_tpm, found.max_in_flight) == (30, 9000, 2)
+    [listed] = json.loads(qwenchat("keys", "list", "--json").stdout)
+    assert (listed["total_rpm"], listed["total_tpm"], listed["max_in_flight"]) == (30, 9000, 2)

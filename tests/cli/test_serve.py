@@ -46,6 +46,15 @@ def test_print_config_applies_file_env_then_options(runner: CliRunner, tmp_path:
     assert again.output.replace("9100", "") == result.output.replace("9100", "")
 
 
+def test_the_key_in_flight_cap_defaults_to_32_and_reads_its_variable(
+        runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("QWENCHAT_KEY_MAX_IN_FLIGHT", raising=False)
+    default = runner.invoke(cli, ["serve", "--print-config"])
+    assert "key_max_in_flight = 32" in default.output
+    monkeypatch.setenv("QWENCHAT_KEY_MAX_IN_FLIGHT", "0")
+    assert "key_max_in_flight = 0" in runner.invoke(cli, ["serve", "--print-config"]).output
+
+
 def test_unknown_config_key_stops_start_up_naming_it(runner: CliRunner, tmp_path: Path) -> None:
     config = tmp_path / "qwenchat.toml"
     config.write_text("[engine]\ncontext_sise = 4096\n")

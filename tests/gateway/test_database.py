@@ -33,7 +33,7 @@ def current_revision(gateway_db: sa.Engine) -> str | None:
 
 
 def test_there_is_one_head() -> None:
-    assert ScriptDirectory(str(MIGRATIONS)).get_heads() == ["0003"]
+    assert ScriptDirectory(str(MIGRATIONS)).get_heads() == ["0004"]
 
 
 def test_an_empty_database_gets_every_table_at_the_head_revision(gateway_db: sa.Engine) -> None:
@@ -68,6 +68,34 @@ def test_opening_again_migrates_nothing_and_keeps_the_rows(database_url: str,
             assert connection.execute(sa.select(usage.c.request_id)).scalars().all() == ["req-1"]
     finally:
         again.dispose()
+
+
+def test_a_database_at_the_first_revision_keeps_its_keys_and_gains_key_wide_limits(
+        tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = connect(url)
+    try:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with old.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0001")
+        with old.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO api_keys (id, name, secret_hash, hint, region, created_at, rpm) "
+                "VALUES ('key-1', 'ci', :hash, 'sk-...abcd', 'local', :now, 5)"),
+                {"hash": "0" * 64, "now": NOW})
+    finally:
+        old.dispose()
+    engine = open_database(url)
+    try:
+        assert current_revision(engine) == head()
+        with engine.connect() as connection:
+            row = connection.execute(sa.select(api_keys)).one()._mapping
+        assert (row["name"], row["rpm"]) == ("ci", 5)
+        assert (row["total_rpm"], row["total_tpm"], row["max_in_flight"]) == (None, None, None)
+    finally:
+        engine.dispose()
 
 
 def test_sqlite_runs_in_wal_mode_in_a_directory_it_creates(tmp_path: Path) -> None:

@@ -20,11 +20,13 @@ from tests.support import free_port
 
 from qwenchat.errors import ModelUnavailable
 from qwenchat.gateway.limits import (
+    Admission,
     Dimension,
     LimitStore,
     MemoryLimits,
     Refusal,
     Rule,
+    Unseeded,
     quota_counter,
     quota_rule,
     rate_rules,
@@ -82,8 +84,13 @@ def unique(name: str) -> str:
     return f"test-{name}-{uuid4().hex}"
 
 
-def refused(result: Refusal | None) -> Refusal:
-    assert result is not None, "admitted, expected a refusal"
+def refused(result: Admission | Refusal | Unseeded) -> Refusal:
+    assert isinstance(result, Refusal), f"{result}, expected a refusal"
+    return result
+
+
+def admitted(result: Admission | Refusal | Unseeded) -> Admission:
+    assert isinstance(result, Admission), f"{result}, expected an admission"
     return result
 
 
@@ -93,7 +100,7 @@ def test_a_minute_limit_admits_exactly_its_limit_then_names_the_wait(store: Stor
     async def scenario() -> None:
         async with store.opened() as limits:
             for _ in range(3):
-                assert await limits.admit(rules, 0) is None
+                assert admitted(await limits.admit(rules, 0))
             refusal = refused(await limits.admit(rules, 0))
             assert refusal.dimension is REQUESTS
             assert refusal.retry_after is not None
@@ -110,7 +117,7 @@ def test_rpm_spaced_out_admits_exactly_rpm_in_a_minute_and_the_wait_is_exact() -
     async def scenario() -> None:
         limits = MemoryLimits(clock)
         for _ in range(5):
-            assert await limits.admit(rules, 10) is None
+            assert admitted(await limits.admit(rules, 10))
             clock.now += 1.1
         refused_at = clock.now
         refusal = refused(await limits.admit(rules, 10))
@@ -122,7 +129,7 @@ def test_rpm_spaced_out_admits_exactly_rpm_in_a_minute_and_the_wait_is_exact() -
         clock.now = refused_at + refusal.retry_after - 0.01
         assert refused(await limits.admit(rules, 10)).dimension is REQUESTS
         clock.now = refused_at + refusal.retry_after
-        assert await limits.admit(rules, 10) is None
+        assert admitted(await limits.admit(rules, 10))
         await limits.close()
 
     asyncio.run(scenario())
@@ -133,14 +140,14 @@ def test_rpm_is_also_enforced_per_second(store: Store) -> None:
 
     async def scenario() -> None:
         async with store.opened() as limits:
-            assert await limits.admit(rules, 0) is None
-            assert await limits.admit(rules, 0) is None
+            assert admitted(await limits.admit(rules, 0))
+            assert admitted(await limits.admit(rules, 0))
             refusal = refused(await limits.admit(rules, 0))
             assert refusal.dimension is REQUESTS
             assert refusal.retry_after is not None
             assert 0.0 < refusal.retry_after <= 1.1 + 1e-9
             await store.advance(refusal.retry_after)
-            assert await limits.admit(rules, 0) is None
+            assert admitted(await limits.admit(rules, 0))
 
     asyncio.run(scenario())
 
@@ -151,11 +158,11 @@ def test_tokens_count_the_prompt_at_admission_and_the_completion_when_charged(
 
     async def scenario() -> None:
         async with store.opened() as limits:
-            assert await limits.admit(rules, 40) is None   # 40
+            assert admitted(await limits.admit(rules, 40))   # 40
             await limits.charge(rules, 50)                 # 90
-            assert await limits.admit(rules, 5) is None    # 95
+            assert admitted(await limits.admit(rules, 5))    # 95
             # Still under the limit when asked: served, though it crosses it.
-            assert await limits.admit(rules, 10) is None   # 105
+            assert admitted(await limits.admit(rules, 10))   # 105
             refusal = refused(await limits.admit(rules, 1))
             assert refusal.dimension is TOKENS
             assert refusal.retry_after is not None
@@ -169,13 +176,13 @@ def test_tpm_is_also_enforced_per_second(store: Store) -> None:
 
     async def scenario() -> None:
         async with store.opened() as limits:
-            assert await limits.admit(rules, 100) is None
+            assert admitted(await limits.admit(rules, 100))
             refusal = refused(await limits.admit(rules, 1))
             assert refusal.dimension is TOKENS
             assert refusal.retry_after is not None
             assert 0.0 < refusal.retry_after <= 1.1 + 1e-9
             await store.advance(refusal.retry_after)
-            assert await limits.admit(rules, 1) is None
+            assert admitted(await limits.admit(rules, 1))
 
     asyncio.run(scenario())
 
@@ -185,9 +192,9 @@ def test_charge_adds_only_to_token_counters(store: Store) -> None:
 
     async def scenario() -> None:
         async with store.opened() as limits:
-            assert await limits.admit(rules, 0) is None
+            assert admitted(await limits.admit(rules, 0))
             await limits.charge(rules, 1000)
-            assert await limits.admit(rules, 0) is None
+            assert admitted(await limits.admit(rules, 0))
             assert refused(await limits.admit(rules, 0)).dimension is REQUESTS
 
     asyncio.run(scenario())
@@ -200,8 +207,8 @@ def test_a_quota_admits_until_used_then_refuses_for_good(store: Store) -> None:
     async def scenario() -> None:
         async with store.opened() as limits:
             await limits.seed_quota(quota_counter(key), 90)
-            assert await limits.admit(rules, 5) is None    # 95
-            assert await limits.admit(rules, 10) is None   # 105: it crossed, it is served
+            assert admitted(await limits.admit(rules, 5))    # 95
+            assert admitted(await limits.admit(rules, 10))   # 105: it crossed, it is served
             assert await limits.admit(rules, 0) == Refusal(TOKENS, None)
 
     asyncio.run(scenario())
@@ -214,9 +221,9 @@ def test_a_quota_counts_charged_completion_tokens(store: Store) -> None:
     async def scenario() -> None:
         async with store.opened() as limits:
             await limits.seed_quota(quota_counter(key), 0)
-            assert await limits.admit(rules, 10) is None
+            assert admitted(await limits.admit(rules, 10))
             await limits.charge(rules, 39)                 # 49
-            assert await limits.admit(rules, 0) is None
+            assert admitted(await limits.admit(rules, 0))
             await limits.charge(rules, 1)                  # 50
             assert await limits.admit(rules, 0) == Refusal(TOKENS, None)
 
@@ -238,7 +245,7 @@ def test_seed_quota_sets_a_counter_only_if_it_is_unknown(store: Store) -> None:
             await limits.seed_quota(counter, 8)
             assert await limits.has_quota(counter)
             await limits.seed_quota(counter, 0)            # known: ignored
-            assert await limits.admit(rules, 2) is None    # 8 -> 10
+            assert admitted(await limits.admit(rules, 2))    # 8 -> 10
             assert await limits.admit(rules, 0) == Refusal(TOKENS, None)
             await limits.seed_quota(counter, 0)            # still ignored
             assert await limits.admit(rules, 0) == Refusal(TOKENS, None)
@@ -255,14 +262,14 @@ def test_a_refused_admit_charges_nothing(store: Store) -> None:
     async def scenario() -> None:
         async with store.opened() as limits:
             await limits.seed_quota(quota.counter, 0)
-            assert await limits.admit([requests], 0) is None
+            assert admitted(await limits.admit([requests], 0))
             refusal = refused(await limits.admit([requests, tokens, quota], 50))
             assert refusal.dimension is REQUESTS
             # Had the refused admit charged its 50 tokens, these would be refused.
-            assert await limits.admit([tokens], 50) is None      # 50
-            assert await limits.admit([tokens], 5) is None       # 55
-            assert await limits.admit([quota], 60) is None       # 60
-            assert await limits.admit([quota], 0) is None        # 60 < 100
+            assert admitted(await limits.admit([tokens], 50))      # 50
+            assert admitted(await limits.admit([tokens], 5))       # 55
+            assert admitted(await limits.admit([quota], 60))       # 60
+            assert admitted(await limits.admit([quota], 0))        # 60 < 100
 
     asyncio.run(scenario())
 
@@ -274,13 +281,13 @@ def test_several_rules_pass_together_and_each_counter_is_charged_once(store: Sto
 
     async def scenario() -> None:
         async with store.opened() as limits:
-            assert await limits.admit(rules, 60) is None
-            assert await limits.admit(rules, 59) is None     # 2 requests, 119 tokens
-            assert await limits.admit(rules, 0) is None      # 3 requests, 119 tokens
+            assert admitted(await limits.admit(rules, 60))
+            assert admitted(await limits.admit(rules, 59))     # 2 requests, 119 tokens
+            assert admitted(await limits.admit(rules, 0))      # 3 requests, 119 tokens
             refusal = refused(await limits.admit(rules, 0))
             assert refusal.dimension is REQUESTS
             tokens_only = rate_rules(scope, rpm=None, tpm=7200)
-            assert await limits.admit(tokens_only, 1) is None  # 120 tokens
+            assert admitted(await limits.admit(tokens_only, 1))  # 120 tokens
             assert refused(await limits.admit(tokens_only, 0)).dimension is TOKENS
 
     asyncio.run(scenario())
@@ -295,7 +302,7 @@ def test_a_refusal_names_requests_first_and_the_longest_wait(store: Store) -> No
     async def scenario() -> None:
         async with store.opened() as limits:
             await limits.seed_quota(quota.counter, 0)
-            assert await limits.admit([per_second, per_minute, quota], 10) is None
+            assert admitted(await limits.admit([per_second, per_minute, quota], 10))
             both = refused(await limits.admit([per_second, per_minute], 1))
             assert both.dimension is REQUESTS
             assert both.retry_after is not None
@@ -312,7 +319,7 @@ def test_redis_admits_exactly_the_limit_to_concurrent_gateways(redis_server: Red
     # A minute window, so that however slowly the 40 requests arrive, 10 is the right answer.
     rules = [Rule(unique("shared"), REQUESTS, 10, MINUTE)]
 
-    async def scenario() -> list[Refusal | None]:
+    async def scenario() -> list[Admission | Refusal | Unseeded]:
         first, second = RedisLimits(redis_server.url), RedisLimits(redis_server.url)
         try:
             return await asyncio.gather(*(first.admit(rules, 0) for _ in range(20)),
@@ -322,8 +329,8 @@ def test_redis_admits_exactly_the_limit_to_concurrent_gateways(redis_server: Red
             await second.close()
 
     results = asyncio.run(scenario())
-    assert results.count(None) == 10
-    assert all(r.dimension is REQUESTS for r in results if r is not None)
+    assert sum(isinstance(r, Admission) for r in results) == 10
+    assert all(r.dimension is REQUESTS for r in results if isinstance(r, Refusal))
 
 
 def test_redis_window_counters_expire_and_quota_counters_do_not(
@@ -334,7 +341,8 @@ def test_redis_window_counters_expire_and_quota_counters_do_not(
     async def scenario() -> None:
         limits = RedisLimits(redis_server.url)
         try:
-            assert await limits.admit(rules, 5) is None
+            await limits.seed_quota(quota_counter(scope), 0)
+            assert admitted(await limits.admit(rules, 5))
             await limits.charge(rules, 5)
         finally:
             await limits.close()
@@ -363,5 +371,76 @@ def test_an_unreachable_redis_is_model_unavailable() -> None:
                 await limits.seed_quota(quota_counter("key"), 0)
         finally:
             await limits.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_reservation_settled_for_less_gives_the_rest_back_to_its_window(store: Store) -> None:
+    async def scenario() -> None:
+        async with store.opened() as limits:
+            rules = [Rule(unique("tpm"), TOKENS, 100, MINUTE)]
+            reserved = admitted(await limits.admit(rules, 100))  # prompt + max output
+            assert reserved.tokens == 100
+            assert refused(await limits.admit(rules, 1)).dimension is TOKENS
+            await limits.release(rules, reserved, requests=0, tokens=70)  # 30 really used
+            for _ in range(70):
+                assert admitted(await limits.admit(rules, 1))     # 30 + 70 = 100
+            assert refused(await limits.admit(rules, 1)).dimension is TOKENS
+
+    asyncio.run(scenario())
+
+
+def test_a_request_refused_after_admission_gets_its_whole_charge_back(store: Store) -> None:
+    async def scenario() -> None:
+        async with store.opened() as limits:
+            scope = unique("key")
+            rules = [*rate_rules(scope, rpm=1, tpm=6000), *quota_rule(scope, 50)]
+            await limits.seed_quota(quota_counter(scope), 0)
+            charge = admitted(await limits.admit(rules, 50))
+            assert refused(await limits.admit(rules, 1)).dimension is REQUESTS
+            await limits.release(rules, charge, requests=1, tokens=charge.tokens)
+            again = admitted(await limits.admit(rules, 50))       # requests, tokens, quota
+            await limits.release(rules, again, requests=0, tokens=10)
+            assert refused(await limits.admit(rules, 0)).dimension is REQUESTS
+            await limits.release(rules, again, requests=1, tokens=0)
+            assert admitted(await limits.admit(rules, 0))         # quota: 40 < 50
+
+    asyncio.run(scenario())
+
+
+def test_releasing_never_takes_a_counter_below_zero(store: Store) -> None:
+    async def scenario() -> None:
+        async with store.opened() as limits:
+            rules = [Rule(unique("requests"), REQUESTS, 1, MINUTE)]
+            first = admitted(await limits.admit(rules, 0))
+            await limits.release(rules, first, requests=5, tokens=0)
+            assert admitted(await limits.admit(rules, 0))
+            assert refused(await limits.admit(rules, 0)).dimension is REQUESTS
+
+    asyncio.run(scenario())
+
+
+def test_an_unseeded_quota_is_named_and_nothing_is_charged(store: Store) -> None:
+    async def scenario() -> None:
+        async with store.opened() as limits:
+            scope = unique("key")
+            requests = Rule(f"{scope}:requests", REQUESTS, 1, MINUTE)
+            rules = [requests, *quota_rule(scope, 100)]
+            assert await limits.admit(rules, 5) == Unseeded(quota_counter(scope))
+            await limits.seed_quota(quota_counter(scope), 99)
+            assert admitted(await limits.admit(rules, 5))         # the request was not counted
+            assert await limits.admit([*quota_rule(scope, 104)], 0) == Refusal(TOKENS, None)
+
+    asyncio.run(scenario())
+
+
+def test_charging_a_quota_the_store_lost_leaves_it_to_be_reseeded(store: Store) -> None:
+    async def scenario() -> None:
+        async with store.opened() as limits:
+            scope = unique("key")
+            rules = quota_rule(scope, 100)
+            await limits.charge(rules, 30)   # settled after the counter was lost
+            assert not await limits.has_quota(quota_counter(scope))
+            assert await limits.admit(rules, 0) == Unseeded(quota_counter(scope))
 
     asyncio.run(scenario())

@@ -8,7 +8,14 @@ import random
 
 import pytest
 
-from qwenchat.gateway.windows import MINUTE, SECOND, SlotCounter, per_second, slot_expiry
+from qwenchat.gateway.windows import (
+    MINUTE,
+    SECOND,
+    SlotCounter,
+    per_second,
+    slot_expiry,
+    slot_of,
+)
 
 
 def counter_with(*amounts: tuple[int, float]) -> SlotCounter:
@@ -125,3 +132,14 @@ def test_old_slots_are_forgotten_so_memory_stays_bounded() -> None:
     assert not counter.is_empty
     assert counter.used(MINUTE, now + 60.2) == 0
     assert counter.is_empty
+
+
+def test_remove_takes_an_amount_back_out_of_its_own_slot_never_below_zero() -> None:
+    counter = counter_with((100, 10.05), (7, 10.55))
+    counter.remove(60, slot_of(10.05))                 # a reservation settled for 40
+    assert counter.used(MINUTE, 10.6) == 47
+    assert counter.used(SECOND, 11.12) == 7            # the 40 left with their slot
+    counter.remove(500, slot_of(10.55))
+    assert counter.used(MINUTE, 10.6) == 40
+    counter.remove(5, slot_of(3.0))                    # a slot it does not hold: nothing
+    assert counter.used(MINUTE, 10.6) == 40

@@ -35,8 +35,15 @@ def keys() -> None:
               help="Requests per minute, per model [default: the server's key_rpm].")
 @click.option("--tpm", type=click.IntRange(min=1), default=None,
               help="Tokens per minute, per model [default: the server's key_tpm].")
+@click.option("--total-rpm", type=click.IntRange(min=1), default=None,
+              help="Requests per minute over all models together [default: none].")
+@click.option("--total-tpm", type=click.IntRange(min=1), default=None,
+              help="Tokens per minute over all models together [default: none].")
 @click.option("--quota-tokens", type=click.IntRange(min=1), default=None,
               help="Lifetime token quota, prompt + completion [default: none].")
+@click.option("--max-in-flight", type=click.IntRange(min=0), default=None,
+              help="Requests open at once, 0 for no cap [default: the server's "
+                   "key_max_in_flight].")
 @click.option("--expires", callback=expiry_option, metavar="DURATION|DATE", default=None,
               help="When the key stops working: a duration from now (90m, 12h, 30d, 2w) or "
                    "an ISO date or date-time, UTC [default: never].")
@@ -44,7 +51,8 @@ def keys() -> None:
               help="The region the key is valid in [default: the settings' gateway.region].")
 @config_option
 def create(name: str, models: str | None, rpm: int | None, tpm: int | None,
-           quota_tokens: int | None, expires: datetime | None, region: str | None,
+           total_rpm: int | None, total_tpm: int | None, quota_tokens: int | None,
+           max_in_flight: int | None, expires: datetime | None, region: str | None,
            config_path: Path | None) -> None:
     """Create a key and print its secret on stdout: it is shown this once, never again."""
     model_ids = [part.strip() for part in (models or "").split(",") if part.strip()]
@@ -54,7 +62,8 @@ def create(name: str, models: str | None, rpm: int | None, tpm: int | None,
                        "alias.", err=True)
         new = KeyStore(engine).create(
             name, region=region or settings.gateway.region, models=model_ids or None,
-            rpm=rpm, tpm=tpm, quota_tokens=quota_tokens, expires_at=expires)
+            rpm=rpm, tpm=tpm, quota_tokens=quota_tokens, expires_at=expires,
+            total_rpm=total_rpm, total_tpm=total_tpm, max_in_flight=max_in_flight)
     _show_secret(new)
 
 
@@ -119,6 +128,8 @@ def _show_secret(new: NewKey) -> None:
     click.echo(f"  models {_models(key)}, rpm {_number(key.rpm)}, tpm {_number(key.tpm)}, "
                f"quota {_number(key.quota_tokens)} tokens, expires {_when(key.expires_at)}",
                err=True)
+    click.echo(f"  over all models: rpm {_number(key.total_rpm)}, tpm "
+               f"{_number(key.total_tpm)}; in flight {_number(key.max_in_flight)}", err=True)
 
 
 def _key_json(key: ApiKey, now: datetime) -> dict[str, Any]:

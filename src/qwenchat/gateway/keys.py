@@ -46,6 +46,9 @@ class ApiKey:
     tpm: int | None = None
     quota_tokens: int | None = None
     expires_at: datetime | None = None
+    total_rpm: int | None = None  # over all models together; None: no such limit
+    total_tpm: int | None = None
+    max_in_flight: int | None = None  # None: the server's key_max_in_flight; 0: no cap
     revoked_at: datetime | None = None
     rotated_at: datetime | None = None
 
@@ -90,12 +93,15 @@ class KeyStore:
 
     def create(self, name: str, *, region: str, models: Sequence[str] | None = None,
                rpm: int | None = None, tpm: int | None = None,
-               quota_tokens: int | None = None, expires_at: datetime | None = None) -> NewKey:
+               quota_tokens: int | None = None, expires_at: datetime | None = None,
+               total_rpm: int | None = None, total_tpm: int | None = None,
+               max_in_flight: int | None = None) -> NewKey:
         """Make a key; ``InvalidParameter`` if the name is taken."""
         secret = new_secret()
         key = ApiKey(id=uuid.uuid4().hex, name=name, hint=_hint(secret), region=region,
                      created_at=utcnow(), models=tuple(models) if models else None, rpm=rpm,
-                     tpm=tpm, quota_tokens=quota_tokens, expires_at=expires_at)
+                     tpm=tpm, quota_tokens=quota_tokens, expires_at=expires_at,
+                     total_rpm=total_rpm, total_tpm=total_tpm, max_in_flight=max_in_flight)
         row = {**_to_row(key), "secret_hash": hash_secret(secret)}
         try:
             with self._engine.begin() as connection:

@@ -44,6 +44,9 @@ api_keys = Table(
     Column("expires_at", DateTime(timezone=True), nullable=True),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
     Column("rotated_at", DateTime(timezone=True), nullable=True),
+    Column("total_rpm", Integer, nullable=True),  # over all models; NULL: none
+    Column("total_tpm", Integer, nullable=True),
+    Column("max_in_flight", Integer, nullable=True),  # NULL: the server's default
 )
 
 usage = Table(

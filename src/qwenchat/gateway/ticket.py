@@ -1,11 +1,18 @@
 """``Ticket``: one chat request's passage through the gateway, from key to ledger row.
 
 The api layer calls, in order: :meth:`authenticate` (401), :meth:`route` once the model is
-known (403 for a key that may not use it), :meth:`admit` with the prompt's token count
-(429 from the rate limits and quota), :meth:`observe` for every ChatEvent, and ends with
-exactly one of :meth:`complete` (awaited before the response's final frame: the row is then
-committed), :meth:`fail` (an error answer) or :meth:`abandon` (the client left). The end
-also charges completion tokens to the token windows and the quota, and records metrics.
+known (403 for a key that may not use it), :meth:`admit` with the prompt's token count and
+the most the request may generate (429 from the key's cap on requests in flight, the rate
+limits and quota), :meth:`observe` for every ChatEvent, and ends with exactly one of
+:meth:`complete` (awaited before the response's final frame: the row is then committed),
+:meth:`fail` (an error answer) or :meth:`abandon` (the client left).
+
+Admission reserves the prompt and the whole possible output against the token windows and
+the quota, so concurrent requests cannot overshoot them; the end settles the charge to what
+was used (the usage reported, else the prompt and one token per generated delta seen). A
+request refused after admission without generating anything (queue full, its deadline in
+the queue, no model or replica to answer: a 503) gets its whole charge back, request
+included. The end also lets go of the key's in-flight count, and records metrics.
 """
 
 from __future__ import annotations
@@ -19,13 +26,14 @@ from qwenchat.core import ChatEvent, ContentDelta, Finish, ReasoningDelta, ToolC
 from qwenchat.errors import (
     AccessDenied,
     AuthenticationError,
-    QuotaExceeded,
+    ModelUnavailable,
     QwenchatError,
     RateLimited,
+    ServerOverloaded,
 )
 from qwenchat.gateway.keys import ApiKey
 from qwenchat.gateway.ledger import UsageRow
-from qwenchat.gateway.limits import Dimension, Rule
+from qwenchat.gateway.limits import Admission, Rule
 
 if TYPE_CHECKING:
     from qwenchat.gateway.gateway import Gateway
@@ -51,6 +59,9 @@ class Ticket:
         self._finish_reason: str | None = None
         self._usage = self._admitted = Usage(prompt_tokens=0, completion_tokens=0)
         self._rules: Sequence[Rule] = ()
+        self._admission: Admission | None = None
+        self._num_deltas = 0
+        self._holds_key = False
         self._is_open = False
         self._is_abandoned = False
         self._is_ended = False
@@ -73,23 +84,22 @@ class Ticket:
         if is_served:
             self._label = model
 
-    async def admit(self, prompt_tokens: int) -> None:
-        """Check and charge the rate limits and quota; 429 if one of them refuses."""
+    async def admit(self, prompt_tokens: int, max_output_tokens: int = 0) -> None:
+        """Hold one of the key's in-flight places, then check the rate limits and quota and
+        charge them the request and ``prompt_tokens + max_output_tokens``; 429 if any
+        refuses."""
+        self._holds_key = self._gateway.hold(self.key)
         rules = await self._gateway.rules_for(self.key, self.model)
-        refused = await self._gateway.limits.admit(rules, prompt_tokens) if rules else None
-        if refused is None:
+        if rules:
+            self._admission = await self._gateway.admit(rules,
+                                                        prompt_tokens + max_output_tokens)
             self._rules = rules
-            self._usage = self._admitted = Usage(prompt_tokens=prompt_tokens,
-                                                 completion_tokens=0)
-            return
-        retry_after = refused.retry_after
-        if refused.dimension is Dimension.REQUESTS:
-            raise RateLimited(retry_after=retry_after)
-        raise QuotaExceeded(retry_after=retry_after)
+        self._usage = self._admitted = Usage(prompt_tokens=prompt_tokens, completion_tokens=0)
 
     def observe(self, event: ChatEvent) -> None:
         """Note the first generated text, the first choice's finish reason and the usage."""
         if isinstance(event, (ContentDelta, ReasoningDelta, ToolCallDelta)):
+            self._num_deltas += 1
             if self._first_token is None:
                 self._first_token = time.perf_counter()
         elif isinstance(event, Finish):
@@ -102,12 +112,21 @@ class Ticket:
         """The response is whole: charge, record and wait until the row is committed."""
         row = self._end(200, None)
         if row is not None:
-            await self._gateway.charge(self._rules, self._uncharged_tokens())
+            await self._settle()
             await self._gateway.ledger.record_durably(row)
 
     def fail(self, error: QwenchatError) -> None:
-        """The request is answered with ``error``; its row is recorded without waiting (a
-        401 is only counted: see :meth:`Ledger.count_refusal`)."""
+        """The request is answered with ``error``; its row is recorded without waiting. A
+        refusal after admission, before any output, gives the charge back; any other
+        failure is charged what was generated."""
+        if self._is_ended or self._is_abandoned:
+            return
+        refunded = self._admission is not None and self._is_refused(error)
+        if refunded:
+            self._usage = Usage(prompt_tokens=0, completion_tokens=0)
+        elif self._usage is self._admitted:  # no usage reported: what was seen generated
+            self._usage = Usage(prompt_tokens=self._admitted.prompt_tokens,
+                                completion_tokens=self._num_deltas)
         row = self._end(error.status, error.code)
         if row is None:
             return
@@ -117,6 +136,14 @@ class Ticket:
             self._gateway.ledger.count_refusal(row, self._label)
         else:
             self._gateway.ledger.record(row)
+        if self._admission is not None:
+            self._gateway.spawn(self._settle(refund=refunded))
+
+    def _is_refused(self, error: QwenchatError) -> bool:
+        """Whether ``error`` refused the request without generating anything (engine queue
+        full or its deadline in the queue, no model or replica to answer)."""
+        return (isinstance(error, (ServerOverloaded, ModelUnavailable))
+                and self._first_token is None and self._num_deltas == 0)
 
     def abandon(self, final_usage: Callable[[], Awaitable[Usage | None]] | None = None) -> None:
         """The client went away before the end: a 499 row. With ``final_usage`` (what the
@@ -124,9 +151,11 @@ class Ticket:
         wait for it in the background, so leaving early does not escape the limits."""
         if self._is_ended or self._is_abandoned:
             return
-        if final_usage is None:
+        if final_usage is None:  # gone before the stream started: nothing was generated
             row = self._end(CLIENT_CLOSED, "client_closed_request")
             if row is not None:
+                if self._admission is not None:
+                    self._gateway.spawn(self._settle())
                 self._gateway.ledger.record(row)
             return
         self._is_abandoned = True
@@ -137,23 +166,33 @@ class Ticket:
         usage = await final_usage()
         if usage is not None:
             self._usage = usage
+        elif self._usage is self._admitted:
+            self._usage = Usage(prompt_tokens=self._admitted.prompt_tokens,
+                                completion_tokens=self._num_deltas)
         row = self._end(CLIENT_CLOSED, "client_closed_request")
         if row is not None:
-            await self._gateway.charge(self._rules, self._uncharged_tokens())
+            await self._settle()
             self._gateway.ledger.record(row)
 
-    def _uncharged_tokens(self) -> int:
-        """Tokens used beyond the prompt count charged at admission: the completion, and
-        the prompt's excess over an estimate (an upstream counts the prompt itself)."""
-        usage = self._usage
-        return usage.completion_tokens + max(0, usage.prompt_tokens
-                                             - self._admitted.prompt_tokens)
+    async def _settle(self, *, refund: bool = False) -> None:
+        """Settle the admission's charge to the tokens used (an upstream counts the prompt
+        itself, so its count replaces the estimate), or give it all back."""
+        if self._admission is None:
+            return
+        if refund:
+            await self._gateway.refund(self._rules, self._admission)
+        else:
+            usage = self._usage
+            await self._gateway.settle(self._rules, self._admission,
+                                       usage.prompt_tokens + usage.completion_tokens)
 
     def _end(self, status: int, code: str | None) -> UsageRow | None:
         """The row of this request, once (None if it has already ended); metrics."""
         if self._is_ended:
             return None
         self._is_ended = True
+        if self._holds_key and self.key is not None:
+            self._gateway.let_go(self.key)
         now = time.perf_counter()
         duration = now - self._started
         ttft = None if self._first_token is None else self._first_token - self._started

@@ -10,7 +10,10 @@ A limit ``L`` admits a request while the window holds *less than* ``L``: for req
 (amount 1) exactly ``L`` per window; for tokens, the request that crosses ``L`` is still
 served (its size is not known in full beforehand) and the next one waits.
 :meth:`SlotCounter.retry_after` says when that wait ends: the moment enough of the oldest
-slots have left the window. The Redis store runs the same arithmetic in a Lua script.
+slots have left the window. :meth:`SlotCounter.remove` takes an amount back out of the
+slot it was recorded in (a reservation settled for less), so the counter then holds what
+was really used, at the moment it was admitted. The Redis store runs the same arithmetic
+in a Lua script.
 """
 
 from __future__ import annotations
@@ -53,6 +56,14 @@ class SlotCounter:
             self._slots[-1][1] += amount
         else:
             self._slots.append([slot, amount])
+
+    def remove(self, amount: int, slot: int) -> None:
+        """Take up to ``amount`` back out of ``slot`` (a charge settled for less); nothing
+        if the slot has left the horizon."""
+        for entry in self._slots:
+            if entry[0] == slot:
+                entry[1] = max(0, entry[1] - amount)
+                return
 
     def used(self, window: float, now: float) -> int:
         """The amount inside the trailing ``window`` seconds at ``now``."""

@@ -4,8 +4,9 @@ Ids the catalog maps to an upstream deployment are answered by its replicas
 (``qwenchat.upstream``); the rest by the local llama.cpp engines. Serving a request has two
 steps so that every refusal happens before a response starts:
 :meth:`ChatService.prepare` resolves the model, applies its rules, renders and tokenizes
-the prompt, checks its length, lets the caller admit it by its prompt size (the gateway's
-rate limits) and queues the job (raising the errors of errors.py);
+the prompt, checks its length, lets the caller admit it by its prompt size and the most it
+may generate (the gateway's rate limits reserve both) and queues the job (raising the
+errors of errors.py);
 :meth:`PreparedChat.events` then yields the ChatEvents and finally the ``Usage``.
 """
 
@@ -174,13 +175,14 @@ class ChatService:
             await upstream.close()
 
     async def prepare(self, request: ChatRequest, *,
-                      admit: Callable[[int], Awaitable[None]] | None = None,
+                      admit: Callable[[int, int], Awaitable[None]] | None = None,
                       body: bytes = b"") -> PreparedChat:
         """Validate ``request`` and start it: render, tokenize and queue it on a local
         engine, or open its stream on an upstream replica; raise before any output.
 
-        ``admit`` is called with the prompt's token count (an estimate for an upstream)
-        before anything is queued or sent; it refuses the request by raising. ``body`` is
+        ``admit`` is called with the prompt's token count (an estimate for an upstream) and
+        the most the request may generate (:func:`max_output_tokens`) before anything is
+        queued or sent; it refuses the request by raising. ``body`` is
         the request as sent, which an upstream receives (translated to its dialect).
         """
         started = time.perf_counter()
@@ -191,7 +193,9 @@ class ChatService:
             # up to the body cap (6 MiB): read in a worker thread, never on the event loop
             wire, estimate = await asyncio.to_thread(_read_wire, body)
             if admit is not None:
-                await admit(estimate)
+                profile = deployment.profile
+                await admit(estimate, max_output_tokens(request, profile, estimate,
+                                                        profile.context_window))
             return await upstream.open(wire, request, deployment.upstream.model, estimate)
         if deployment.model_file is None:  # the catalog gives every id one or the other
             raise ModelUnavailable()
@@ -211,7 +215,9 @@ class ChatService:
             end_reasoning=tuple(engine.tokenize(END_REASONING, is_prompt=False)) if thinks else (),
         )
         if admit is not None:
-            await admit(len(prompt))
+            context = min(deployment.profile.context_window, engine.n_ctx)
+            await admit(len(prompt), max_output_tokens(request, deployment.profile,
+                                                       len(prompt), context))
         engine.submit(job)
         return LocalChat(request, deployment.profile, job, sink, started)
 
@@ -246,6 +252,18 @@ class ChatService:
                                       parallel_tool_calls=request.parallel_tool_calls), stops)
             for choice in range(request.n)
         ]
+
+
+def max_output_tokens(request: ChatRequest, profile: ModelProfile, prompt_tokens: int,
+                      context: int) -> int:
+    """The most a checked ``request`` may generate, which the rate limits reserve: per
+    choice its ``max_tokens``, plus its thinking budget (the model's maximum if unset) when
+    it thinks, but never more than a ``context`` of tokens leaves after the prompt."""
+    per_choice = _max_tokens(request)
+    if request.enable_thinking:
+        per_choice += request.thinking_budget or profile.max_thinking_budget
+    per_choice = min(per_choice, max(0, context - prompt_tokens))
+    return per_choice * request.n
 
 
 def _max_tokens(request: ChatRequest) -> int:
