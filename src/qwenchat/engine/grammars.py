@@ -24,6 +24,9 @@ from qwenchat.core import ToolSpec
 
 # A little whitespace may open the answer (Qwen3 writes a blank line after </think>); bounded,
 # so that a model cannot spend its whole max_tokens on blanks.
+# Whitespace between JSON tokens: none, a space, or a new line and up to 20 spaces or tabs
+# (as llama.cpp's converter allowed), so a model cannot spend max_tokens on blank lines.
+_JSON_OPTIONS = {"whitespace_pattern": r"(?: |\n[ \t]{0,20})?"}
 # keywords whose values are JSON data, not schemas
 _DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
 _LEADING_SPACE = "start: SPACE? SPACE? {body}\nSPACE: /[ \\t\\n]/\n"
@@ -71,7 +74,10 @@ def gbnf_grammar(gbnf: str) -> str:
 def _schema_text(schema: dict[str, Any]) -> str:
     # llguidance orders object properties as the schema lists them (``name`` before
     # ``arguments``); compact JSON keeps the grammar small
-    return json.dumps(_closed(schema), ensure_ascii=False, separators=(",", ":"))
+    closed = _closed(schema)
+    if isinstance(closed, dict):  # a schema's own compile options are replaced by ours
+        closed["x-guidance"] = _JSON_OPTIONS
+    return json.dumps(closed, ensure_ascii=False, separators=(",", ":"))
 
 
 def _closed(schema: Any) -> Any:
