@@ -62,7 +62,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -83,13 +83,13 @@ from bench.rawhttp import drive, exchange, raw_request
 from bench.report import write_section
 from bench.serving import NeighbourMeter, percentile, verdict, wait_for_quiet
 from qwenchat.api import serve_forever
-from qwenchat.catalog import Catalog, resolve_model_file
-from qwenchat.core import ChatEvent, ChatRequest, ContentDelta, Finish, FinishReason, Usage
+from qwenchat.catalog import Catalog, Deployment, resolve_model_file
+from qwenchat.core import ChatEvent, ContentDelta, Finish, FinishReason, Usage
+from qwenchat.engine import EngineHealth
 from qwenchat.gateway import Gateway, KeyStore, Ledger, UsageRow, open_database
 from qwenchat.gateway.tables import usage
 from qwenchat.gateway.usage_report import usage_totals
-from qwenchat.protocol import check_for_model
-from qwenchat.service import ChatService
+from qwenchat.service import Admit, BackendStatus, ChatService, RoutedChat
 from qwenchat.settings import Settings, default_home
 
 PROMPT_TOKENS = 20
@@ -147,35 +147,34 @@ class ScriptedChat:
         return Usage(prompt_tokens=PROMPT_TOKENS, completion_tokens=len(REPLY))
 
 
-class ScriptedService(ChatService):
-    """The real catalog and request checks; no model, no engine."""
+class ScriptedBackend:
+    """A backend for every id of the real catalog (the service checks each request against
+    its model); no model, no engine."""
 
-    @property
-    def is_ready(self) -> bool:
+    def serves(self, _deployment: Deployment) -> bool:
         return True
+
+    async def open(self, _chat: RoutedChat, admit: Admit) -> ScriptedChat:
+        await admit(PROMPT_TOKENS, 0)
+        return ScriptedChat()
+
+    async def start(self) -> None:
+        """Nothing to open."""
 
     def load(self) -> None:
         """Nothing to load."""
 
-    def close(self) -> None:
-        """Nothing to stop."""
+    def status(self) -> BackendStatus:
+        return BackendStatus()
+
+    def watch(self, _now: float) -> dict[str, EngineHealth]:
+        return {}
 
     def abort_all(self) -> None:
         """Nothing runs."""
 
-    def load_counts(self) -> dict[str, int]:
-        return {"running": 0, "waiting": 0}
-
-    def engine_metrics(self) -> dict[str, Any]:
-        return {}
-
-    async def prepare(self, request: ChatRequest, *,  # type: ignore[override]
-                      admit: Callable[[int], Awaitable[None]] | None = None,
-                      body: bytes = b"") -> ScriptedChat:
-        check_for_model(request, self.catalog.resolve(request.model).profile)
-        if admit is not None:
-            await admit(PROMPT_TOKENS)
-        return ScriptedChat()
+    async def stop(self) -> None:
+        """Nothing to stop."""
 
 
 class NullLedger:
@@ -209,7 +208,7 @@ def serve(setup: Setup, port: int, config: Path, commits_fd: int | None = None) 
         threading.Thread(target=answer_commits, args=(gateway.ledger, commits_fd),
                          name="bench-commits", daemon=True).start()
     catalog = Catalog.build(settings, say=print)
-    service = ScriptedService(catalog, settings.engine)
+    service = ChatService(catalog, [ScriptedBackend()])
     serve_forever(service, gateway,
                   settings.server.model_copy(update={"host": "127.0.0.1", "port": port}))
 

@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -17,16 +16,15 @@ from tests.support import ServerProcess, free_port
 
 from qwenchat.api import create_app
 from qwenchat.catalog import Catalog
-from qwenchat.core import ChatRequest
 from qwenchat.gateway import Gateway
-from qwenchat.service import ChatService, PreparedChat
+from qwenchat.service import Admit, ChatService, LocalBackend, LocalChat, RoutedChat
 from qwenchat.settings import Settings
 
 ASK = {"model": "qwen-plus", "max_tokens": 5,
        "messages": [{"role": "user", "content": "What is the capital of France?"}]}
 
 
-class GatedService(ChatService):
+class GatedBackend(LocalBackend):
     """Loads only once the test opens the gate."""
 
     def __init__(self, catalog: Catalog, settings: Settings, gate: threading.Event) -> None:
@@ -38,16 +36,16 @@ class GatedService(ChatService):
         super().load()
 
 
-class FailsOnce(ChatService):
+class FailsOnce(LocalBackend):
     """Raises an unexpected error on its first request."""
 
     failed = False
 
-    async def prepare(self, request: ChatRequest, **kwargs: Any) -> PreparedChat:
+    async def open(self, chat: RoutedChat, admit: Admit) -> LocalChat:
         if not self.failed:
             self.failed = True
             raise RuntimeError("secret internal detail")
-        return await super().prepare(request, **kwargs)
+        return await super().open(chat, admit)
 
 
 @pytest.fixture
@@ -85,7 +83,7 @@ def wait_healthy(url: str) -> None:
 def test_health_is_503_until_the_model_has_loaded(settings: Settings) -> None:
     gate = threading.Event()
     catalog = Catalog.build(settings, say=print)
-    with running(GatedService(catalog, settings, gate), settings) as url:
+    with running(ChatService(catalog, [GatedBackend(catalog, settings, gate)]), settings) as url:
         loading = httpx.get(f"{url}/health")
         assert loading.status_code == 503
         assert loading.json()["status"] == "loading"
@@ -99,7 +97,8 @@ def test_health_is_503_until_the_model_has_loaded(settings: Settings) -> None:
 
 
 def test_unexpected_failure_is_a_500_and_the_server_keeps_serving(settings: Settings) -> None:
-    service = FailsOnce(Catalog.build(settings, say=print), settings.engine)
+    catalog = Catalog.build(settings, say=print)
+    service = ChatService(catalog, [FailsOnce(catalog, settings.engine)])
     with running(service, settings) as url:
         wait_healthy(url)
         failed = httpx.post(f"{url}/v1/chat/completions", json=ASK)

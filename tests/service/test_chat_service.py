@@ -10,7 +10,7 @@ from typing import Any
 from qwenchat.catalog.table import BUILTIN_PROFILES
 from qwenchat.core import ChatRequest
 from qwenchat.protocol import check_for_model, parse_chat_request
-from qwenchat.service.chat_service import max_output_tokens
+from qwenchat.service import max_output_tokens
 
 PLUS = BUILTIN_PROFILES["qwen-plus"]  # thinks when asked; 32768 output, 81920 thinking
 

@@ -37,7 +37,7 @@ from qwenchat.api.routes import build_router
 from qwenchat.engine import EngineHealth, EngineMetrics
 from qwenchat.errors import AuthenticationError
 from qwenchat.gateway import Gateway, is_loopback
-from qwenchat.service import ChatService
+from qwenchat.service import BackendStatus, ChatService
 from qwenchat.settings import ServerSettings
 
 _log = logging.getLogger("qwenchat.api")
@@ -75,7 +75,7 @@ def create_app(service: ChatService, gateway: Gateway,
     async def watch() -> None:
         while True:
             await asyncio.sleep(WATCH_INTERVAL)
-            health = service.watch_engines(time.perf_counter())
+            health = service.watch(time.perf_counter())
             if EngineHealth.STALLED in health.values():
                 state.error = "The model's engine stopped responding; the server is restarting."
                 if on_stall is not None:
@@ -105,7 +105,6 @@ def create_app(service: ChatService, gateway: Gateway,
         finally:
             watchdog.cancel()
             await asyncio.shield(state.task)
-            await asyncio.to_thread(service.close)
             await service.stop()
             await gateway.close()
 
@@ -113,8 +112,8 @@ def create_app(service: ChatService, gateway: Gateway,
                   docs_url="/docs" if settings.docs else None, redoc_url=None,
                   openapi_url="/openapi.json" if settings.docs else None)
     install_error_handlers(app)
-    gateway.metrics.watch_engines(lambda: engine_samples(service))
-    gateway.metrics.watch_upstreams(service.upstream_status)
+    gateway.metrics.watch_engines(lambda: engine_samples(service.status()))
+    gateway.metrics.watch_upstreams(lambda: service.status().upstreams)
     body_limits = BodyLimits(max_bytes=settings.max_body_mb * 1024 * 1024,
                              timeout=settings.body_timeout)
     app.include_router(build_router(service, gateway, int(time.time()), body_limits,
@@ -124,14 +123,15 @@ def create_app(service: ChatService, gateway: Gateway,
 
     @app.get("/health")
     async def health(request: Request) -> Response:
+        served = service.status()
         if not (is_local or is_admin(request.headers.get("authorization"))):
-            status = "ok" if service.is_ready else "error" if state.error else "loading"
-            return json_response({"status": status}, 200 if service.is_ready else 503)
-        if service.is_ready:
-            engines = engine_samples(service)
+            status = "ok" if served.is_ready else "error" if state.error else "loading"
+            return json_response({"status": status}, 200 if served.is_ready else 503)
+        if served.is_ready:
             return json_response({"status": "ok", "models": service.catalog.ids(),
-                                  **service.load_counts(), "engines": engines,
-                                  "upstreams": service.upstream_status()})
+                                  "running": served.running, "waiting": served.waiting,
+                                  "engines": engine_samples(served),
+                                  "upstreams": served.upstreams})
         if state.error is not None:
             return json_response({"status": "error", "message": state.error}, 503)
         return json_response({"status": "loading"}, 503)
@@ -139,10 +139,9 @@ def create_app(service: ChatService, gateway: Gateway,
     return app
 
 
-def engine_samples(service: ChatService) -> dict[str, dict[str, Any]]:
+def engine_samples(status: BackendStatus) -> dict[str, dict[str, Any]]:
     """Each engine's metrics for /health and /metrics: counters and derived ratios."""
-    return {name: _describe_engine(metrics)
-            for name, metrics in service.engine_metrics().items()}
+    return {name: _describe_engine(metrics) for name, metrics in status.engines.items()}
 
 
 def _describe_engine(metrics: EngineMetrics) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from qwenchat.protocol import (
     model_named_in,
     models_list,
     new_completion_id,
-    parse_chat_request,
+    parse_chat_body,
 )
 from qwenchat.service import ChatService, PreparedChat
 
@@ -60,11 +60,12 @@ def build_router(service: ChatService, gateway: Gateway, started: int,
             if ticket.key is None and is_local:
                 check_local_caller(request, is_post=True)
             body = await read_body(request, body_limits)
-            chat_request = await parse_off_loop(parse_chat_request, body)
+            chat_body = await parse_off_loop(parse_chat_body, body)
+            chat_request = chat_body.request
             ticket.stream = chat_request.stream
             deployment = service.catalog.resolve(chat_request.model)
             ticket.route(chat_request.model, deployment.name)
-            prepared = await service.prepare(chat_request, admit=ticket.admit, body=body)
+            prepared = await service.open(chat_body, deployment, ticket.admit)
         except QwenchatError as exc:
             if not ticket.model:
                 named = await parse_off_loop(model_named_in, body)

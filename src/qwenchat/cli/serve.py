@@ -80,7 +80,7 @@ def serve(host: str | None, port: int | None, model: str | None, config_path: Pa
     for source, count in Counter(source for _, source in served).items():
         click.echo(f"qwenchat: serving {count} model ids from {source}", err=True)
     try:
-        service = ChatService(catalog, settings.engine, settings.deployments)
+        service = ChatService.build(catalog, settings.engine, settings.deployments)
     except QwenchatError as exc:
         raise click.ClickException(exc.message) from exc
     serve_forever(service, gateway, settings.server)

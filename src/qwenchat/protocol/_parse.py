@@ -1,4 +1,5 @@
-"""Request body bytes -> ``core.ChatRequest``, with every model-independent rule of API.md.
+"""Request body bytes -> ``core.ChatRequest`` (with the body's JSON object: ``ChatBody``),
+with every model-independent rule of API.md.
 
 The boundary rules kept here:
 - bytes that are not a JSON object (bad UTF-8, bad JSON, NaN/Infinity, numbers too large for
@@ -16,6 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -165,9 +168,29 @@ def _check_thinking_budget(budget: int | None) -> int | None:
     return budget
 
 
+@dataclass(frozen=True, slots=True)
+class ChatBody:
+    """A ``/chat/completions`` body, parsed once: the checked request, and the JSON object
+    as the client sent it (what an upstream forwards, field by field)."""
+
+    request: ChatRequest
+    fields: Mapping[str, Any]
+
+
+def parse_chat_body(body: bytes) -> ChatBody:
+    """Parse and check a ``/chat/completions`` body, keeping its JSON object; raises
+    ``InvalidBody``/``InvalidParameter``."""
+    fields = decode_body(body)
+    return ChatBody(_chat_request(fields), fields)
+
+
 def parse_chat_request(body: bytes) -> ChatRequest:
     """Parse and check a ``/chat/completions`` body; raises ``InvalidBody``/``InvalidParameter``."""
-    wire = _validate(decode_body(body))
+    return _chat_request(decode_body(body))
+
+
+def _chat_request(fields: dict[str, Any]) -> ChatRequest:
+    wire = _validate(fields)
     check_bounds(wire)
     _log_unknown(wire)
     messages = build_messages(wire.messages)

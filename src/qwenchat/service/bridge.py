@@ -1,4 +1,4 @@
-"""The thread -> asyncio bridge of one local generation.
+"""The thread -> asyncio bridge of one local generation (``local_backend.py``).
 
 :class:`EventSink` is the engine's ``TokenSink`` for one request: on the engine thread it
 turns each choice's tokens into ChatEvents (``chat.ChoiceOutput``) and hands them to the

@@ -1,4 +1,4 @@
-"""Which grammar, if any, constrains a request's answer.
+"""Which grammar, if any, constrains a request's answer on a local engine.
 
 In order: a raw ``grammar`` (the GBNF extension, which alone constrains the whole output,
 reasoning included: tests use it to make a model emit exact Qwen3 output); a forced tool call

@@ -1,9 +1,9 @@
 """``PreparedChat``: what the HTTP layer holds of an accepted request, whatever serves it.
 
-A local generation (``LocalChat``) and an upstream stream (``upstream.UpstreamCall``) both
-provide it: iterate :meth:`events` once (ChatEvents, ending with one ``Usage``); :meth:`cancel`
-when the client left before reading; :meth:`final_usage` to count what was generated once
-the client left mid-way.
+What ``Backend.open`` returns: a local generation (``LocalChat``) and an upstream stream
+(``upstream.UpstreamCall``) both provide it: iterate :meth:`events` once (ChatEvents, ending
+with one ``Usage``); :meth:`cancel` when the client left before reading; :meth:`final_usage`
+to count what was generated once the client left mid-way.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -73,7 +73,7 @@ class Upstream:
         if self._session is not None:
             await self._session.close()
 
-    async def open(self, body: dict[str, Any], request: ChatRequest, model: str,
+    async def open(self, body: Mapping[str, Any], request: ChatRequest, model: str,
                    prompt_estimate: int) -> UpstreamCall:
         """Start ``request`` on a replica; returns once its first chunk has arrived."""
         payload = upstream_body(body, request, model, self.dialect,
@@ -154,7 +154,7 @@ def _close(responses: list[aiohttp.ClientResponse]) -> None:
         response.close()
 
 
-def conversation_key(body: dict[str, Any]) -> str | None:
+def conversation_key(body: Mapping[str, Any]) -> str | None:
     """What stays the same across a conversation's turns: its system and first user
     messages (None for a one-message request, which has no next turn to place)."""
     messages = body.get("messages") or []
@@ -167,7 +167,7 @@ def conversation_key(body: dict[str, Any]) -> str | None:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def estimate_prompt_tokens(body: dict[str, Any]) -> int:
+def estimate_prompt_tokens(body: Mapping[str, Any]) -> int:
     """A prompt's size before the upstream has counted it: ~4 characters per token."""
     text = json.dumps(body.get("messages") or [], ensure_ascii=False)
     text += json.dumps(body.get("tools") or [], ensure_ascii=False)

@@ -41,6 +41,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+from collections.abc import Mapping
 from enum import Enum
 from typing import Any
 
@@ -91,7 +92,7 @@ _TEMPLATE_THINKING = (Dialect.VLLM, Dialect.SGLANG, Dialect.LLAMA_SERVER)
 _FINISH = {reason.value: reason for reason in FinishReason}
 
 
-def upstream_body(body: dict[str, Any], request: ChatRequest, model: str,
+def upstream_body(body: Mapping[str, Any], request: ChatRequest, model: str,
                   dialect: Dialect, *, allow_search: bool = False) -> dict[str, Any]:
     """The body to send upstream for a client's ``body`` (``request`` is its checked form);
     ``allow_search``: the deployment lets ``enable_search`` through (DashScope only)."""
