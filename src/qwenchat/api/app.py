@@ -6,8 +6,8 @@ loads (and if loading failed) and 200 once the server is ready; chat requests me
 upstream replicas; on any other address only to the admin key (everyone else gets the bare
 ``{"status": ...}``), and ``/metrics`` needs the admin key there (no key set: nobody sees
 them). ``/docs`` and ``/openapi.json`` exist only when ``[server] docs`` is on.
-Shutdown stops the engines and frees their memory, then commits the ledger's last rows and
-closes the gateway's connections.
+Shutdown stops the service's backends (the engines free their memory, the upstreams'
+connections close), then commits the ledger's last rows and closes the gateway's connections.
 
 A watchdog looks at the engine threads every second: one that died is replaced (its
 requests fail with 503); one stuck in a step for over ``stall_timeout`` turns ``/health``

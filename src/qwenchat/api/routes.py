@@ -8,8 +8,10 @@ capabilities (thinking mode, tools), which the playground adapts its controls to
 A chat request goes through its gateway ticket: key (401), body (400, read only now, see
 ``body.py``), model (404, 403), prompt and rate limits (400, 429), then generation; every
 outcome, refusals included, is recorded in the usage ledger (a 401's row names no model: its
-body is never read). Listing models needs a valid key when keys are required; on a loopback
-server open without keys, API requests must look local (``local_callers.py``).
+body is never read). The body is parsed once (``protocol.parse_chat_body``) and the model id
+resolved in the catalog once; the service gets both. Listing models needs a valid key when
+keys are required; on a loopback server open without keys, API requests must look local
+(``local_callers.py``).
 ``/metrics`` needs the admin key when one is set (beyond loopback: always), never a chat key.
 """
 
