@@ -202,3 +202,12 @@ def test_a_choice_waiting_for_its_mask_can_be_cancelled(
         release.set()
     after = generate(engine, engine.compile_grammar(gbnf_grammar('root ::= " ok"')))
     assert text_of(engine, after) == " ok" and after.error is None
+
+
+def test_a_prompt_too_long_for_any_tokenization_is_refused_untokenized(
+        engine: LocalEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = engine._loaded_model()
+    text = "x" * ((engine.n_ctx - 1) * model.longest_token + 1)
+    monkeypatch.setattr(type(model), "tokenize", None)  # must not be reached
+    with pytest.raises(InvalidParameter, match=r"Range of input length should be \[1, 511\]"):
+        engine.tokenize(text)

@@ -135,6 +135,7 @@ class LocalEngine:
         )
         self._model, self._context = model, context
         self._grammars = GrammarCompiler(model)
+        _log.debug("longest token: %d bytes", model.longest_token)  # measured once, here
         self._scheduler_config = scheduler
         self._worker = EngineWorker(model, context, max_queue=config.max_queue,
                                     scheduler=scheduler, fault=os.environ.get(FAULT_VARIABLE, ""))
@@ -196,8 +197,12 @@ class LocalEngine:
             self._model = None
 
     def tokenize(self, text: str, *, is_prompt: bool = True) -> list[int]:
-        """Token ids of ``text``; a prompt gets BOS if the model wants one."""
+        """Token ids of ``text``; a prompt gets BOS if the model wants one. A prompt that
+        cannot fit the context whatever its tokens is refused before it is tokenized (a
+        body of megabytes would hold a core for seconds)."""
         model = self._loaded_model()
+        if is_prompt and len(text) > (self.n_ctx - 1) * model.longest_token:
+            raise self._too_long()
         return model.tokenize(text, add_special=is_prompt and model.info.add_bos)
 
     def detokenize(self, tokens: Sequence[int]) -> str:
@@ -218,10 +223,12 @@ class LocalEngine:
 
     def check_prompt(self, prompt: Sequence[int]) -> None:
         """Raise InvalidParameter unless ``prompt`` leaves room for at least one token."""
-        limit = self.n_ctx - 1
-        if not 1 <= len(prompt) <= limit:
-            raise InvalidParameter(f"Range of input length should be [1, {limit}]",
-                                   param="messages")
+        if not 1 <= len(prompt) <= self.n_ctx - 1:
+            raise self._too_long()
+
+    def _too_long(self) -> InvalidParameter:
+        return InvalidParameter(f"Range of input length should be [1, {self.n_ctx - 1}]",
+                                param="messages")
 
     def check_token_ids(self, tokens: Sequence[int], param: str) -> None:
         """Raise InvalidParameter unless every id of ``tokens`` is in the vocabulary
