@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from types import MappingProxyType
 from typing import Any
 
@@ -68,11 +69,23 @@ def decode_body(body: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidBody()
     check_body_depth(data)
-    try:  # "\ud800" escapes decode to lone surrogates, which no model can tokenize
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidBody() from exc
+    if _may_hold_surrogates(body):  # they decode to lone surrogates no model can tokenize
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidBody() from exc
     return data
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE_UTF8 = re.compile(rb"\xed[\xa0-\xbf]")
+
+
+def _may_hold_surrogates(body: bytes) -> bool:
+    """Whether ``body`` has a surrogate, escaped or encoded (a cheap scan: re-encoding a
+    body of megabytes to find out would hold the GIL for tens of milliseconds)."""
+    return bool((b"\\u" in body and _SURROGATE_ESCAPE.search(body))
+                or (b"\xed" in body and _SURROGATE_UTF8.search(body)))
 
 
 def model_named_in(body: bytes) -> str:
