@@ -24,6 +24,7 @@ from typing import Any
 from qwenchat.catalog import Catalog
 from qwenchat.chat import ChatTemplate, ChoiceOutput, OutputParser, PromptPlan, plan_prompt
 from qwenchat.core import ChatEvent, ChatRequest, ModelProfile, Usage
+from qwenchat.core.qwen_format import END_REASONING
 from qwenchat.engine import (
     Constraint,
     EngineConfig,
@@ -42,9 +43,6 @@ from qwenchat.settings import EngineSettings, UpstreamDeployment
 from qwenchat.upstream import Upstream, estimate_prompt_tokens
 
 _log = logging.getLogger("qwenchat.service")
-
-# Injected when a thinking budget is spent: closes the reasoning the way Qwen3 does.
-END_REASONING = "\n</think>\n\n"
 
 
 @dataclass
