@@ -95,8 +95,8 @@ def chat(prompt: str | None, interactive: bool, request_json: str | None,
          request_file: Path | None, model: str | None, stream: bool,
          enable_thinking: bool | None, hide_reasoning: bool, print_response: bool,
          as_json: bool, output: Path | None, system: str | None, base_url: str | None,
-         api_key: str | None,
-         region: str | None, tool_specs: tuple[str, ...], tools_files: tuple[Path, ...],
+         api_key: str | None, region: str | None, tool_specs: tuple[str, ...],
+         tools_files: tuple[Path, ...],
          confirm: bool, max_steps: int, continue_latest: bool, conversation_id: str | None,
          list_models: bool, show_history: bool, retries: int) -> None:
     """Chat with a Qwen model: send PROMPT (or stdin, or --request/--file) and print the answer.
