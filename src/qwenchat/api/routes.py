@@ -62,8 +62,8 @@ def build_router(service: ChatService, gateway: Gateway, started: int,
             body = await read_body(request, body_limits)
             chat_request = await parse_off_loop(parse_chat_request, body)
             ticket.stream = chat_request.stream
-            deployment = service.catalog.resolve(chat_request.model)
-            ticket.route(chat_request.model, deployment.name)
+            route = service.catalog.resolve(chat_request.model)
+            ticket.route(chat_request.model, route.name)
             prepared = await service.prepare(chat_request, admit=ticket.admit, body=body)
         except QwenchatError as exc:
             if not ticket.model:
@@ -100,9 +100,9 @@ def build_router(service: ChatService, gateway: Gateway, started: int,
         id's limits (``max_model_len`` as vLLM's cards do) and ``capabilities``."""
         cards = models_list(ids, started, "qwenchat")
         for card in cards["data"]:
-            deployment = service.catalog.resolve(card["id"])
-            profile = deployment.profile
-            card["root"] = deployment.name
+            route = service.catalog.resolve(card["id"])
+            profile = route.profile
+            card["root"] = route.name
             card["max_model_len"] = profile.context_window
             card["capabilities"] = {
                 "thinking": profile.thinking.value, "tools": profile.supports_tools,

@@ -1,4 +1,4 @@
-"""ChatService: model id -> deployment -> prompt -> engine -> ChatEvents.
+"""ChatService: model id -> route -> prompt -> engine -> ChatEvents.
 
 Ids the catalog maps to an upstream deployment are answered by its replicas
 (``qwenchat.upstream``); the rest by the local llama.cpp engines. Serving a request has two
@@ -184,23 +184,23 @@ class ChatService:
         the request as sent, which an upstream receives (translated to its dialect).
         """
         started = time.perf_counter()
-        deployment = self.catalog.resolve(request.model)
-        request = check_for_model(request, deployment.profile)
-        if deployment.upstream is not None:
-            upstream = self._upstreams[deployment.upstream.deployment]
+        route = self.catalog.resolve(request.model)
+        request = check_for_model(request, route.profile)
+        if route.upstream is not None:
+            upstream = self._upstreams[route.upstream.deployment]
             # up to the body cap (6 MiB): read in a worker thread, never on the event loop
             wire, estimate = await asyncio.to_thread(_read_wire, body)
             if admit is not None:
-                profile = deployment.profile
+                profile = route.profile
                 await admit(estimate, max_output_tokens(request, profile, estimate,
                                                         profile.context_window))
-            return await upstream.open(wire, request, deployment.upstream.model, estimate)
-        if deployment.model_file is None:  # the catalog gives every id one or the other
+            return await upstream.open(wire, request, route.upstream.model, estimate)
+        if route.model_file is None:  # the catalog gives every id one or the other
             raise ModelUnavailable()
-        engine = self._engines[deployment.model_file]
+        engine = self._engines[route.model_file]
         if not engine.is_ready:
             raise ModelUnavailable()
-        template = self._templates[deployment.model_file]
+        template = self._templates[route.model_file]
         plan, prompt, constraint = await asyncio.to_thread(self._compile, engine, template,
                                                            request)
         sink = EventSink(asyncio.get_running_loop(), self._outputs(engine, request, plan))
@@ -213,11 +213,11 @@ class ChatService:
             end_reasoning=tuple(engine.tokenize(END_REASONING, is_prompt=False)) if thinks else (),
         )
         if admit is not None:
-            context = min(deployment.profile.context_window, engine.n_ctx)
-            await admit(len(prompt), max_output_tokens(request, deployment.profile,
+            context = min(route.profile.context_window, engine.n_ctx)
+            await admit(len(prompt), max_output_tokens(request, route.profile,
                                                        len(prompt), context))
         engine.submit(job)
-        return LocalChat(request, deployment.profile, job, sink, started)
+        return LocalChat(request, route.profile, job, sink, started)
 
     def _compile(self, engine: LocalEngine, template: ChatTemplate,
                  request: ChatRequest) -> tuple[PromptPlan, list[int], Constraint | None]:
