@@ -84,6 +84,13 @@ class ServiceProcess:
     def __exit__(self, *_exc: object) -> None:
         self.stop()
 
+    @property
+    def pid(self) -> int:
+        """The server's process id (it must have been started)."""
+        if self.process is None:
+            raise RuntimeError(f"{self.name} has not been started")
+        return self.process.pid
+
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 

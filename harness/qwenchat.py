@@ -24,6 +24,7 @@ class ServerProcess(ServiceProcess):
     poll_interval = 0.2
     log_mode = "wb"
     lingering_is_error = True  # a server that ignores SIGTERM for 20 s is a failure
+    process: subprocess.Popen[bytes]  # spawned by the constructor
 
     def __init__(self, args: list[str], home: Path, log_path: Path,
                  env: dict[str, str] | None = None, port: int | None = None) -> None:

@@ -81,9 +81,9 @@ def postgres_bindir() -> Path:
                         key=lambda path: int(path.parent.name) if path.parent.name.isdigit() else 0,
                         reverse=True)
     if shutil.which("pg_config"):
-        bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
-                                check=False).stdout.strip()
-        candidates.insert(0, Path(bindir))
+        configured = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
+                                    check=False).stdout.strip()
+        candidates.insert(0, Path(configured))
     for bindir in candidates:
         if (bindir / "initdb").is_file() and (bindir / "postgres").is_file():
             return bindir
