@@ -33,10 +33,10 @@ A run is one front on fresh processes (upstream, and the gateway in front): its 
    ``include_usage``, one at a time, each read as it arrives; a piece's delay is the moment
    the client read it minus its stamp.
 
-The client is bench/rawhttp.py's minimal HTTP/1.1 one on asyncio streams (httpx would cost
-several times a gateway's CPU per request on these shared cores); a stream is read raw to
-EOF (``Connection: close``) and its stamps found in the bytes. Every answer must be a 200,
-every stream must end with ``[DONE]`` and carry every piece, and the upstream must have
+The client is bench/common/rawhttp.py's minimal HTTP/1.1 one on asyncio streams (httpx
+would cost several times a gateway's CPU per request on these shared cores); a stream is
+read raw to EOF (``Connection: close``) and its stamps found in the bytes. Every answer must
+be a 200, every stream must end with ``[DONE]`` and carry every piece, and the upstream must have
 answered exactly the requests sent. Fronts alternate within each round (order rotated per
 round); tables report medians over rounds, and "added" is the median over rounds of the
 difference to ``direct`` in the same round.
