@@ -37,9 +37,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support import ServerProcess
+from harness.qwenchat import ServerProcess
 
-from bench.report import write_section
+from bench.common.report import write_section
 from qwenchat.catalog import resolve_model_file
 from qwenchat.settings import default_home
 

@@ -22,9 +22,10 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from harness.proxy import StallingProxy
+from harness.qwenchat import ServerProcess, create_key, sdk
+from harness.services import PostgresServer
 from sqlalchemy import create_engine, select
-from tests.services import PostgresServer
-from tests.support import ServerProcess, StallingProxy, create_key, sdk
 
 from qwenchat.gateway.tables import usage
 

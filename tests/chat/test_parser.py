@@ -195,7 +195,7 @@ def merge(events: list[ChatEvent]) -> Merged:
 
 
 def check_structure(case: Case, events: list[ChatEvent]) -> None:
-    """API.md's streaming rules, and no tag leaking into content."""
+    """docs/api.md's streaming rules, and no tag leaking into content."""
     seen: list[int] = []
     for event in events:
         if isinstance(event, ToolCallDelta):

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support import QWENCHAT, ServerProcess, free_port
+from harness.process import free_port
+from harness.qwenchat import QWENCHAT, ServerProcess
 
 from qwenchat.client import ConversationStore
 

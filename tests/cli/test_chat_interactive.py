@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from harness.qwenchat import QWENCHAT, ServerProcess
 from tests.cli.test_chat import chat_env
-from tests.support import QWENCHAT, ServerProcess
 
 PROMPT = ">>> "
 SHORT = json.dumps({"model": "qwen-plus", "max_tokens": 20, "temperature": 0})

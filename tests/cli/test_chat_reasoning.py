@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from harness.qwenchat import QWENCHAT, ServerProcess
 from tests.cli.test_chat import chat_env
 from tests.cli.test_chat_interactive import PROMPT, Terminal
-from tests.support import QWENCHAT, ServerProcess
 
 REASONING = "The user asks about France."
 ANSWER = "Paris is the capital."

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.support import ServerProcess
+from harness.qwenchat import ServerProcess
 
 from qwenchat.client import ChatClient, ClientError, resolve_connection
 

@@ -8,8 +8,8 @@ import random
 from email.utils import formatdate
 
 import pytest
+from harness.process import free_port
 from tests.client.scripted_server import Answer, ScriptedServer, chunks, completion, error
-from tests.support import free_port
 
 from qwenchat.client import ChatClient, ClientError, Connection, RetryPolicy
 from qwenchat.client._retry import retry_after_seconds

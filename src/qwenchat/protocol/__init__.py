@@ -1,4 +1,4 @@
-"""Wire formats of DashScope's compatible-mode chat API (API.md) <-> core values.
+"""Wire formats of DashScope's compatible-mode chat API (docs/api.md) <-> core values.
 
 Requests: ``parse_chat_request(body)`` turns body bytes into a ``core.ChatRequest`` and keeps
 every model-independent rule; ``check_for_model(request, profile)`` keeps the rules that
@@ -6,7 +6,7 @@ depend on the served model and resolves ``enable_thinking`` and ``max_tokens``. 
 only ``errors.InvalidBody`` / ``errors.InvalidParameter`` (pydantic never leaks out).
 
 Responses: ``CompletionAssembler`` (non-stream ``chat.completion``), ``ChunkEncoder``
-(``chat.completion.chunk`` dicts) and ``models_list`` build API.md's exact JSON shapes from
+(``chat.completion.chunk`` dicts) and ``models_list`` build docs/api.md's exact JSON shapes from
 ChatEvents; they are pure and do no I/O. Pydantic is used here and nowhere else in the
 library (besides settings).
 """

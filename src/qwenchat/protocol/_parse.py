@@ -1,4 +1,4 @@
-"""Request body bytes -> ``core.ChatRequest``, with every model-independent rule of API.md.
+"""Request body bytes -> ``core.ChatRequest``, with every model-independent rule of docs/api.md.
 
 The boundary rules kept here:
 - bytes that are not a JSON object (bad UTF-8, bad JSON, NaN/Infinity, numbers too large for
