@@ -12,23 +12,19 @@ written into BENCHMARKS.md under "Decode".
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support import ServerProcess
+from harness.qwenchat import ServerProcess
 
-from bench.report import write_section
+from bench.common.decode_stream import MESSAGES, stream_decode
+from bench.common.report import write_section
 from qwenchat.catalog import resolve_model_file
 from qwenchat.settings import default_home
-
-MESSAGES = [{"role": "user", "content": "Write a long story about a dragon who learns to fly."}]
 
 
 def run_direct(model: Path, threads: int, prompt: str, tokens: int,
@@ -44,22 +40,6 @@ def run_direct(model: Path, threads: int, prompt: str, tokens: int,
                                    logit_bias={eos: -100.0}):
         stamps.append(time.perf_counter())
     llm.close()
-    return stamps[0] - started, (len(stamps) - 1) / (stamps[-1] - stamps[0])
-
-
-def run_server(url: str, tokens: int) -> tuple[float, float]:
-    """(ttft seconds, decode tokens/s) streaming one completion from qwenchat serve."""
-    body = {"model": "qwen-plus", "messages": MESSAGES, "stream": True, "temperature": 0,
-            "max_tokens": tokens, "logit_bias": {"2": -100}}
-    stamps: list[float] = []
-    started = time.perf_counter()
-    with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=300) as reply:
-        for line in reply.iter_lines():
-            if not line.startswith("data: {"):
-                continue
-            chunk = json.loads(line[6:])
-            if chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
-                stamps.append(time.perf_counter())
     return stamps[0] - started, (len(stamps) - 1) / (stamps[-1] - stamps[0])
 
 
@@ -90,10 +70,10 @@ def main() -> None:
     results: dict[str, list[tuple[float, float]]] = {"direct": [], "qwenchat": []}
     try:
         server.wait_ready()
-        run_server(server.url, 16)  # warm-up
+        stream_decode(server.url, 16)  # warm-up
         for _ in range(args.rounds):
             results["direct"].append(run_direct(model, args.threads, prompt, args.tokens, eos))
-            results["qwenchat"].append(run_server(server.url, args.tokens))
+            results["qwenchat"].append(stream_decode(server.url, args.tokens))
     finally:
         server.stop()
 

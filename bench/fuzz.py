@@ -23,10 +23,10 @@ from hypothesis import HealthCheck, given, settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from harness.qwenchat import ServerProcess
 from tests.api.hostile import bodies, check_answer
-from tests.support import ServerProcess
 
-from bench.report import write_section
+from bench.common.report import write_section
 from qwenchat.catalog import resolve_model_file
 from qwenchat.settings import default_home
 

@@ -24,7 +24,7 @@ import llama_cpp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.report import write_section
+from bench.common.report import write_section
 from qwenchat.catalog import resolve_model_file
 from qwenchat.core import SamplingParams
 from qwenchat.engine.constraint import GrammarCompiler

@@ -41,7 +41,7 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.report import write_section
+from bench.common.report import write_section
 from qwenchat.engine.grammars import json_object_grammar, json_schema_grammar
 from qwenchat.engine.llama import LlamaModel
 from qwenchat.engine.sampling import _Candidates, grammar_stage

@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.report import write_section
+from bench.common.report import write_section
 from qwenchat.catalog import resolve_model_file
 from qwenchat.engine.llama import BatchRow, LlamaContext, LlamaModel
 from qwenchat.settings import default_home

@@ -27,11 +27,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from harness.qwenchat import ServerProcess, sdk
 from playwright.sync_api import Browser, CDPSession, expect, sync_playwright
-from tests.support import ServerProcess, sdk
 from tests.web.browser import CHROMIUM_ARGS, DESKTOP, chromium_executable
 
-from bench.report import write_section
+from bench.common.report import write_section
 from qwenchat.catalog import resolve_model_file
 from qwenchat.settings import default_home
 

@@ -23,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support import ServerProcess
+from harness.qwenchat import ServerProcess
 
-from bench.decode import run_server
-from bench.report import write_section
+from bench.common.decode_stream import stream_decode
+from bench.common.report import write_section
 from qwenchat.catalog import resolve_model_file
 from qwenchat.settings import default_home
 
@@ -40,15 +40,15 @@ def measure(model: Path, threads: int, tokens: int) -> tuple[float, float, float
                            home / "server.log")
     try:
         server.wait_ready()
-        run_server(server.url, 16)
-        ttft, speed = run_server(server.url, tokens)
+        stream_decode(server.url, 16)
+        ttft, speed = stream_decode(server.url, tokens)
         started = time.perf_counter()
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            list(pool.map(lambda _: run_server(server.url, tokens), range(2)))
+            list(pool.map(lambda _: stream_decode(server.url, tokens), range(2)))
         aggregate = 2 * tokens / (time.perf_counter() - started)
         neighbour = subprocess.Popen([sys.executable, "-c", "while True: pass"])
         try:
-            _, busy_speed = run_server(server.url, tokens)
+            _, busy_speed = stream_decode(server.url, tokens)
         finally:
             neighbour.kill()
             neighbour.wait()

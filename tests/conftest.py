@@ -8,10 +8,10 @@ from pathlib import Path
 
 import openai
 import pytest
+from harness.qwenchat import ServerProcess, sdk
+from harness.services import PostgresServer, RedisServer, VllmServer
 from sqlalchemy import Engine
 from tests.fixtures_qwen3 import qwen3_model  # noqa: F401 - a shared fixture
-from tests.services import PostgresServer, RedisServer, VllmServer
-from tests.support import ServerProcess, sdk
 
 from qwenchat.catalog import resolve_model_file
 from qwenchat.gateway import open_database

@@ -1,4 +1,4 @@
-"""The throw-away Redis and PostgreSQL servers the tests start (tests/services.py) work."""
+"""The throw-away Redis and PostgreSQL servers the tests start (harness/services.py) work."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import redis
 import sqlalchemy as sa
-from tests.services import PostgresServer, RedisServer
+from harness.services import PostgresServer, RedisServer
 
 
 @contextmanager

@@ -47,7 +47,7 @@ class RequestError(QwenchatError):
 
 
 class InvalidParameter(RequestError):
-    """A request field or a message rule of API.md is violated."""
+    """A request field or a message rule of docs/api.md is violated."""
 
 
 class InvalidBody(RequestError):

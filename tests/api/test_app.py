@@ -11,7 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.support import ServerProcess, create_key, free_port, run_cli
+from harness.process import free_port
+from harness.qwenchat import ServerProcess, create_key, run_cli
 
 ADMIN = "admin-secret-for-tests"
 PASSWORD = "replica-password"

@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from tests.support import QWENCHAT, ServerProcess, create_key, free_port, run_cli, sdk
+from harness.process import free_port
+from harness.qwenchat import QWENCHAT, ServerProcess, create_key, run_cli, sdk
 
 from qwenchat.gateway import KeyStore, open_database
 

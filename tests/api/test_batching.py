@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from harness.qwenchat import ServerProcess, sdk
 from openai.types.chat import ChatCompletionMessageParam
-from tests.support import ServerProcess, sdk
 
 SYSTEM = "You are a patient teacher. " + " ".join(
     f"Guideline {i}: explain with a concrete example and check the learner understood."

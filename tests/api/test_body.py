@@ -13,16 +13,9 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from harness.qwenchat import ServerProcess, create_key, sdk
 from sqlalchemy import create_engine, select
-from tests.support import (
-    ServerProcess,
-    create_key,
-    http_answer,
-    open_socket,
-    read_answer,
-    read_until_closed,
-    sdk,
-)
+from tests.support import http_answer, open_socket, read_answer, read_until_closed
 
 from qwenchat.gateway.tables import usage
 

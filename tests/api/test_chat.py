@@ -8,7 +8,7 @@ import time
 import httpx
 import openai
 import pytest
-from tests.support import ServerProcess
+from harness.qwenchat import ServerProcess
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 STORY = [{"role": "user", "content": "Write a very long story about a dragon."}]

@@ -12,14 +12,8 @@ from pathlib import Path
 
 import openai
 import pytest
-from tests.support import (
-    ServerProcess,
-    http_answer,
-    open_socket,
-    read_answer,
-    read_until_closed,
-    sdk,
-)
+from harness.qwenchat import ServerProcess, sdk
+from tests.support import http_answer, open_socket, read_answer, read_until_closed
 
 CAP = 20
 HALF_HEAD = b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "

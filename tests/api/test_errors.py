@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.support import ServerProcess
+from harness.qwenchat import ServerProcess
 
 USER = {"role": "user", "content": "Hi"}
 TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}

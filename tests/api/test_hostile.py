@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
+from harness.qwenchat import ServerProcess
 from hypothesis import HealthCheck, given, settings
 from tests.api.hostile import USER, bodies, check_answer
-from tests.support import ServerProcess
 
 CHAT = "/compatible-mode/v1/chat/completions"
 

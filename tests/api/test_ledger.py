@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from harness.qwenchat import ServerProcess, create_key, sdk
 from sqlalchemy import Engine, create_engine, select
-from tests.support import ServerProcess, create_key, sdk
 
 from qwenchat.gateway.tables import refusals, usage
 

@@ -4,9 +4,8 @@ and the server killed with SIGKILL mid-stream while rows wait in its journal. Af
 every completed request has exactly one row.
 
 The bounds under test (docs/gateway.md): a completed response waits at most 2 s for its
-row's commit, a key lookup at most 2 s. The issue asks for 60 s of blackhole; these tests
-stall for ``QWENCHAT_TEST_STALL_SECONDS`` (default 15 s): the mechanism is the same, only
-the number of requests answered meanwhile grows with it.
+row's commit, a key lookup at most 2 s. The blackhole lasts 60 s under load
+(``QWENCHAT_TEST_STALL_SECONDS`` shortens it for a quick local run).
 """
 
 from __future__ import annotations
@@ -23,14 +22,15 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from harness.proxy import StallingProxy
+from harness.qwenchat import ServerProcess, create_key, sdk
+from harness.services import PostgresServer
 from sqlalchemy import create_engine, select
-from tests.services import PostgresServer
-from tests.support import ServerProcess, StallingProxy, create_key, sdk
 
 from qwenchat.gateway.tables import usage
 
 MESSAGES = [{"role": "user", "content": "Name a colour."}]
-STALL_SECONDS = float(os.environ.get("QWENCHAT_TEST_STALL_SECONDS", "15"))
+STALL_SECONDS = float(os.environ.get("QWENCHAT_TEST_STALL_SECONDS", "60"))
 # A response waits at most 2 s for the ledger and 2 s for a key lookup; the rest is
 # generation on a busy two-core machine: a generous bound for "never stalls".
 RESPONSE_BOUND = 60.0

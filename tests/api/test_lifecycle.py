@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from tests.support import ServerProcess, free_port
+from harness.process import free_port
+from harness.qwenchat import ServerProcess
 
 from qwenchat.api import create_app
 from qwenchat.catalog import Catalog

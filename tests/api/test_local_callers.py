@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from tests.support import ServerProcess, create_key, free_port, upstream_gateway
+from harness.process import free_port
+from harness.qwenchat import ServerProcess, create_key, upstream_gateway
 
 ASK = {"model": "qwen-plus", "max_tokens": 3,
        "messages": [{"role": "user", "content": "Say hi."}]}

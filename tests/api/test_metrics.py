@@ -4,8 +4,8 @@ token, latency, rejection and engine families move as requests are made."""
 from __future__ import annotations
 
 import httpx
+from harness.qwenchat import ServerProcess
 from prometheus_client.parser import text_string_to_metric_families
-from tests.support import ServerProcess
 
 ASK = {"model": "qwen-turbo", "max_tokens": 4,
        "messages": [{"role": "user", "content": "Say hi."}]}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.support import ServerProcess, sdk
+from harness.qwenchat import ServerProcess, sdk
 
 from qwenchat.settings import Settings
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.support import ServerProcess
+from harness.qwenchat import ServerProcess
 
 LONG = {"model": "qwen-plus", "max_tokens": 4000, "logit_bias": {"2": -100},
         "messages": [{"role": "user", "content": "Write a very long story about a dragon."}]}

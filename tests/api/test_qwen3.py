@@ -17,7 +17,7 @@ from typing import Any
 import jsonschema
 import openai
 import pytest
-from tests.support import ServerProcess, sdk
+from harness.qwenchat import ServerProcess, sdk
 
 THINK, END_THINK, TOOL_CALL, END_TOOL_CALL = 151667, 151668, 151657, 151658
 CANONICAL = {str(token): 30 for token in (THINK, END_THINK, TOOL_CALL, END_TOOL_CALL)}

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from tests.services import RedisServer
-from tests.support import ServerProcess, create_key, run_cli, sdk
+from harness.qwenchat import ServerProcess, create_key, run_cli, sdk
+from harness.services import RedisServer
 
 ASK = {"model": "qwen-plus", "max_tokens": 3,
        "messages": [{"role": "user", "content": "Say hi."}]}

@@ -19,8 +19,9 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from harness.process import free_port
+from harness.qwenchat import ServerProcess, create_key, run_cli, sdk
 from sqlalchemy import create_engine, select
-from tests.support import ServerProcess, create_key, free_port, run_cli, sdk
 
 from qwenchat.gateway.tables import usage as ledger
 

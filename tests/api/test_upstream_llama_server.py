@@ -9,8 +9,8 @@ from typing import Any
 
 import openai
 import pytest
-from tests.services import LlamaServer
-from tests.support import ServerProcess, sdk, upstream_gateway
+from harness.qwenchat import ServerProcess, sdk, upstream_gateway
+from harness.services import LlamaServer
 
 ASK: dict[str, Any] = {"model": "qwen-plus", "max_tokens": 12, "temperature": 0, "seed": 1,
                        "messages": [{"role": "user", "content": "Name three colours."}]}

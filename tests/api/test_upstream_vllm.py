@@ -10,8 +10,8 @@ from typing import Any
 
 import openai
 import pytest
-from tests.services import VllmServer
-from tests.support import ServerProcess, sdk, upstream_gateway
+from harness.qwenchat import ServerProcess, sdk, upstream_gateway
+from harness.services import VllmServer
 
 pytestmark = pytest.mark.vllm
 

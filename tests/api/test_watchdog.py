@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
-from tests.support import ServerProcess
+from harness.qwenchat import ServerProcess
 
 CHAT = "/compatible-mode/v1/chat/completions"
 BODY = {"model": "qwen-plus", "messages": [{"role": "user", "content": "Hi"}],

@@ -38,9 +38,9 @@ def test_every_builtin_id_is_served_by_the_default_file(tmp_path: Path, default_
     assert catalog.ids() == list(BUILTIN_PROFILES)
     assert catalog.model_files() == [default_file]
     assert catalog.describe() == [(model_id, str(default_file)) for model_id in BUILTIN_PROFILES]
-    deployment = catalog.resolve("qwen-plus")
-    assert deployment.profile is BUILTIN_PROFILES["qwen-plus"]
-    assert deployment.model_file == default_file
+    route = catalog.resolve("qwen-plus")
+    assert route.profile is BUILTIN_PROFILES["qwen-plus"]
+    assert route.model_file == default_file
 
 
 def test_a_model_id_can_be_served_from_another_file(

@@ -1,4 +1,4 @@
-"""The built-in DashScope model table (API.md "Model table")."""
+"""The built-in DashScope model table (docs/api.md "Model table")."""
 
 from __future__ import annotations
 

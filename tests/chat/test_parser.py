@@ -17,6 +17,7 @@ import pytest
 
 from qwenchat.chat.parser import OutputParser, Phase
 from qwenchat.core import ChatEvent, ContentDelta, ReasoningDelta, ToolCallDelta, ToolSpec
+from qwenchat.core.qwen_format import CALL_OPEN, THINK_CLOSE, THINK_OPEN
 
 WEATHER = ToolSpec("get_weather", "Current weather and forecast", {
     "type": "object",
@@ -31,7 +32,7 @@ ALARM = ToolSpec("set_alarm", None, {
                    "ratio": {"type": "number"}, "tags": {"type": ["array", "null"]}},
 })
 TOOLS = (WEATHER, ALARM)
-TAGS = ("<think>", "</think>", "<tool_call>")
+TAGS = (THINK_OPEN, THINK_CLOSE, CALL_OPEN)
 
 
 def hermes(name: str, arguments: str) -> str:
@@ -194,7 +195,7 @@ def merge(events: list[ChatEvent]) -> Merged:
 
 
 def check_structure(case: Case, events: list[ChatEvent]) -> None:
-    """API.md's streaming rules, and no tag leaking into content."""
+    """docs/api.md's streaming rules, and no tag leaking into content."""
     seen: list[int] = []
     for event in events:
         if isinstance(event, ToolCallDelta):

@@ -1,4 +1,5 @@
-"""`qwenchat chat` one-shot: the reference script's flags, tools, history and exit codes.
+"""`qwenchat chat` one-shot: the reference script's flags, tools, history and exit codes;
+`qwenchat models` and `qwenchat history`, and the `chat` flags that were their first spelling.
 
 Every test runs the real console script against a real `qwenchat serve` on the starter model
 (the session's `server` fixture), with its own QWENCHAT_HOME.
@@ -14,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support import QWENCHAT, ServerProcess, free_port
+from harness.process import free_port
+from harness.qwenchat import QWENCHAT, ServerProcess
 
 from qwenchat.client import ConversationStore
 
@@ -48,6 +50,16 @@ def chat(server: ServerProcess, tmp_path: Path) -> Chat:
         return subprocess.run([str(QWENCHAT), "chat", "--base-url", url, *args],
                               input=stdin, capture_output=True, text=True, timeout=180,
                               env=chat_env(tmp_path / "home"), cwd=Path.cwd(), check=False)
+    return run
+
+
+@pytest.fixture
+def qwenchat(server: ServerProcess, tmp_path: Path) -> Chat:
+    """Run `qwenchat ARGS...` with the same home and environment as ``chat``."""
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(QWENCHAT), *args], capture_output=True, text=True,
+                              timeout=180, env=chat_env(tmp_path / "home"), cwd=Path.cwd(),
+                              check=False)
     return run
 
 
@@ -85,13 +97,13 @@ def test_prompt_argument_and_stdin_become_the_user_message(chat: Chat) -> None:
 
 
 def test_model_overrides_the_request(chat: Chat) -> None:
-    result = ok(chat("--request", body(), "--model", "qwen-turbo", "--print-response"))
+    result = ok(chat("--request", body(), "--model", "qwen-turbo", "--json"))
     assert json.loads(result.stdout)["model"] == "qwen-turbo"
 
 
 def test_default_model_is_the_guides(chat: Chat) -> None:
     request = json.dumps({"messages": CAPITAL, "max_tokens": 5})
-    assert json.loads(ok(chat("--request", request, "--print-response")).stdout)[
+    assert json.loads(ok(chat("--request", request, "--json")).stdout)[
         "model"] == "qwen3.6-plus"
 
 
@@ -102,9 +114,31 @@ def test_stream_prints_the_same_answer_to_stdout(chat: Chat) -> None:
     assert "Paris" not in streamed.stderr
 
 
-def test_print_response_prints_the_normalised_json_only(chat: Chat) -> None:
+@pytest.mark.parametrize("thinking", [[], ["--enable-thinking"]], ids=["default", "thinking"])
+@pytest.mark.parametrize("stream", [[], ["--stream"]], ids=["whole", "streamed"])
+def test_print_response_prints_the_text_and_output_alone_gets_the_json(
+        chat: Chat, tmp_path: Path, stream: list[str], thinking: list[str]) -> None:
+    saved = tmp_path / "response.json"
+    result = ok(chat("--request", body(), "--print-response", "--output", str(saved),
+                     *stream, *thinking))
+    response = json.loads(saved.read_text())
+    answer = response["choices"][0]["message"]["content"]
+    assert "Paris" in answer
+    assert result.stdout == answer + "\n"  # the generated text, no JSON
+    assert result.stderr == f"saved {saved}\n"  # the starter has no reasoning to show
+    assert ok(chat("--request", body(), *stream, *thinking)).stdout == result.stdout
+
+
+def test_print_response_and_json_do_not_mix(chat: Chat) -> None:
+    both = chat("--request", body(), "--print-response", "--json")
+    assert both.returncode == 2 and "give one of them" in both.stderr
+    interactive = chat("-i", "--json")
+    assert interactive.returncode == 2 and "one-shot options" in interactive.stderr
+
+
+def test_json_prints_the_normalised_json_only(chat: Chat) -> None:
     for extra in ([], ["--stream"]):
-        result = ok(chat("--request", body(), "--print-response", *extra))
+        result = ok(chat("--request", body(), "--json", *extra))
         response = json.loads(result.stdout)  # stdout is the JSON and nothing else
         assert response["id"].startswith("chatcmpl-")
         assert response["object"] == "chat.completion"
@@ -131,7 +165,7 @@ def test_output_saves_the_response_as_a_file_or_into_a_directory(
 
 
 def test_enable_thinking_reaches_the_server(chat: Chat) -> None:
-    result = ok(chat("--request", body(), "--enable-thinking", "--print-response"))
+    result = ok(chat("--request", body(), "--enable-thinking", "--json"))
     assert json.loads(result.stdout)["model"] == "qwen-plus"
     # The starter does not think; the server's thinking rules show the flag arrived.
     forced = body(messages=WEATHER, tool_choice=FORCE_WEATHER)
@@ -151,7 +185,7 @@ def test_hide_reasoning_keeps_the_answer(chat: Chat) -> None:
 def test_forced_tool_call_runs_the_tool_and_answers(chat: Chat, tmp_path: Path) -> None:
     request = body(messages=WEATHER, max_tokens=40, tool_choice=FORCE_WEATHER)
     for flags in (["--tool", TOOL], ["--tools-file", "tests/cli/tools_example.py", "--stream"]):
-        result = ok(chat("--request", request, *flags, "--print-response"))
+        result = ok(chat("--request", request, *flags, "--json"))
         assert '→ get_weather({"city": "Paris"})' in result.stderr  # each call is shown
         final = json.loads(result.stdout)
         assert final["choices"][0]["finish_reason"] != "tool_calls"
@@ -189,15 +223,34 @@ def test_continue_and_conversation_extend_the_stored_history(chat: Chat) -> None
     assert "5 messages" in counts[colour]  # the system prompt is stored as a message too
 
 
-def test_list_models(chat: Chat) -> None:
-    models = ok(chat("--list-models")).stdout.split()
-    assert {"qwen3.6-plus", "qwen-plus"} <= set(models)
+def test_list_models(chat: Chat, qwenchat: Chat, server: ServerProcess) -> None:
+    url = f"{server.url}/compatible-mode/v1"
+    listed = ok(qwenchat("models", "list", "--base-url", url))
+    assert {"qwen3.6-plus", "qwen-plus"} <= set(listed.stdout.split())
+    assert ok(chat("--list-models")).stdout == listed.stdout  # the older spelling
+
+
+def test_history_lists_and_shows_the_conversations(chat: Chat, qwenchat: Chat) -> None:
+    assert "No conversations yet." in ok(qwenchat("history", "list")).stderr
+    short = json.dumps({"model": "qwen-plus", "max_tokens": 20, "temperature": 0})
+    ok(chat("--request", short, "Name a colour."))
+    ok(chat("--request", short, "Name a fruit."))
+    listed = ok(qwenchat("history", "list")).stdout
+    assert ok(chat("--history")).stdout == listed  # the older spelling
+    fruit, colour = (line.split()[0] for line in listed.splitlines())
+    assert ok(qwenchat("history", "list", "--limit", "1")).stdout.split()[0] == fruit
+    shown = json.loads(ok(qwenchat("history", "show", colour[:4])).stdout)
+    assert shown["id"] == colour and shown["model"] == "qwen-plus"
+    assert [m["role"] for m in shown["messages"]] == ["user", "assistant"]
+    assert shown["messages"][0]["content"] == "Name a colour."
+    unknown = qwenchat("history", "show", "abc123")
+    assert unknown.returncode == 2 and "qwenchat history list" in unknown.stderr
 
 
 def test_unknown_model_is_an_api_error_that_says_how_to_list_models(chat: Chat) -> None:
     result = chat("--request", body(), "--model", "qwen-nope")
     assert result.returncode == 3
-    assert "qwen-nope" in result.stderr and "--list-models" in result.stderr
+    assert "qwen-nope" in result.stderr and "qwenchat models list" in result.stderr
 
 
 @pytest.mark.parametrize("request_json", ["{not json", "[1, 2]"])
@@ -217,7 +270,7 @@ def test_nothing_to_continue_is_a_usage_error(chat: Chat) -> None:
     latest = chat("--continue", "Hello?")
     assert latest.returncode == 2 and "no conversation to continue" in latest.stderr
     unknown = chat("--conversation", "abc123", "Hello?")
-    assert unknown.returncode == 2 and "--history" in unknown.stderr
+    assert unknown.returncode == 2 and "qwenchat history list" in unknown.stderr
 
 
 def test_connection_refused_is_a_connection_error_after_retries(chat: Chat) -> None:

@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from harness.qwenchat import QWENCHAT, ServerProcess
 from tests.cli.test_chat import chat_env
-from tests.support import QWENCHAT, ServerProcess
 
 PROMPT = ">>> "
 SHORT = json.dumps({"model": "qwen-plus", "max_tokens": 20, "temperature": 0})
@@ -156,7 +156,7 @@ def test_slash_commands_change_the_session(spawn: Spawn, tmp_path: Path) -> None
     session.ask("/model qwen-nope")
     failed = session.ask("Hello?")
     assert "Error: The model `qwen-nope` does not exist" in failed
-    assert "--list-models" in failed  # and the session goes on
+    assert "qwenchat models list" in failed  # and the session goes on
     assert "model: qwen-turbo" in session.ask("/model qwen-turbo")
     assert "new conversation" in session.ask("/clear")
     assert "saved 0 messages" in session.ask("/save empty.json")

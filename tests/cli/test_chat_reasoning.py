@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from harness.qwenchat import QWENCHAT, ServerProcess
 from tests.cli.test_chat import chat_env
 from tests.cli.test_chat_interactive import PROMPT, Terminal
-from tests.support import QWENCHAT, ServerProcess
 
 REASONING = "The user asks about France."
 ANSWER = "Paris is the capital."
@@ -58,10 +58,39 @@ def test_reasoning_goes_to_stderr_and_the_answer_to_stdout(
     assert hidden.stderr == ""
 
 
+@pytest.mark.parametrize("thinking", [[], ["--enable-thinking"]], ids=["default", "thinking"])
+@pytest.mark.parametrize("stream", [[], ["--stream"]], ids=["whole", "streamed"])
+def test_the_reference_flags_print_the_text_and_save_the_json(
+        qwen3_url: str, tmp_path: Path, stream: list[str], thinking: list[str]) -> None:
+    """`--print-response` prints the generated text on stdout and the reasoning on stderr;
+    the response JSON goes only to `--output`."""
+    out = tmp_path / "out"
+    result = chat(qwen3_url, tmp_path, "--print-response", "--output", str(out),
+                  *stream, *thinking)
+    [saved] = out.iterdir()
+    assert result.stdout == ANSWER + "\n"
+    assert result.stderr == f"{REASONING}\nsaved {saved}\n"
+    response = json.loads(saved.read_text())
+    assert response["choices"][0]["message"]["content"] == ANSWER
+    assert response["reasoning"] == REASONING
+    hidden = chat(qwen3_url, tmp_path, "--print-response", "--hide-reasoning",
+                  *stream, *thinking)
+    assert (hidden.stdout, hidden.stderr) == (ANSWER + "\n", "")
+
+
+@pytest.mark.parametrize("stream", [[], ["--stream"]], ids=["whole", "streamed"])
+def test_json_prints_the_response_alone_on_stdout(
+        qwen3_url: str, tmp_path: Path, stream: list[str]) -> None:
+    result = chat(qwen3_url, tmp_path, "--json", *stream)
+    assert json.loads(result.stdout)["choices"][0]["message"]["content"] == ANSWER
+    streamed_text = ANSWER + "\n" if stream else ""  # a stream still shows, on stderr
+    assert result.stderr == REASONING + "\n" + streamed_text
+
+
 @pytest.mark.parametrize("stream", [[], ["--stream"]], ids=["whole", "streamed"])
 def test_saved_and_printed_json_carry_the_reasoning_on_top(
         qwen3_url: str, tmp_path: Path, stream: list[str]) -> None:
-    printed = chat(qwen3_url, tmp_path, "--print-response", "--hide-reasoning",
+    printed = chat(qwen3_url, tmp_path, "--json", "--hide-reasoning",
                    "--output", str(tmp_path / "saved.json"), *stream)
     for response in (json.loads(printed.stdout),
                      json.loads((tmp_path / "saved.json").read_text())):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from tests.support import QWENCHAT
+from harness.qwenchat import QWENCHAT
 
 from qwenchat.cli.main import cli
 from qwenchat.gateway.database import open_database

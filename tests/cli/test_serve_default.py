@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from harness.qwenchat import ServerProcess
 from tests.catalog.fake_hf_hub import FakeHub, call, hub_env, run_python, serving
-from tests.support import ServerProcess
 
 from qwenchat.catalog import QWEN_FILES
 

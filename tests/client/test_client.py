@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.support import ServerProcess
+from harness.qwenchat import ServerProcess
 
 from qwenchat.client import ChatClient, ClientError, resolve_connection
 
@@ -62,7 +62,7 @@ def test_dashscope_extras_reach_the_server(chat: ChatClient) -> None:
 
 
 def test_unknown_model_says_how_to_list_models(chat: ChatClient) -> None:
-    with pytest.raises(ClientError, match="--list-models") as caught:
+    with pytest.raises(ClientError, match="qwenchat models list") as caught:
         chat.complete({"model": "no-such-model", "messages": QUESTION})
     assert (caught.value.status, caught.value.code) == (404, "model_not_found")
 

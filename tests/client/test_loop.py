@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from harness.qwenchat import ServerProcess
 from tests.client import example_tools
-from tests.support import ServerProcess
 
 from qwenchat.client import ChatClient, ClientError, resolve_connection, run_tool_loop
 

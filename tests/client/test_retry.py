@@ -8,8 +8,8 @@ import random
 from email.utils import formatdate
 
 import pytest
+from harness.process import free_port
 from tests.client.scripted_server import Answer, ScriptedServer, chunks, completion, error
-from tests.support import free_port
 
 from qwenchat.client import ChatClient, ClientError, Connection, RetryPolicy
 from qwenchat.client._retry import retry_after_seconds
@@ -119,7 +119,7 @@ def test_connection_refused_is_exit_code_4_after_retries() -> None:
     (error(401, "invalid_api_key", "Incorrect API key provided."),
      ["Incorrect API key", "region", "QWEN_REGION"]),
     (error(404, "model_not_found", "The model `m` does not exist or you do not have access "
-           "to it."), ["does not exist", "qwenchat chat --list-models", "/models"]),
+           "to it."), ["does not exist", "qwenchat models list", "/models"]),
     (error(400, "invalid_parameter_error", "Range of top_p should be (0.0, 1.0]"),
      ["Range of top_p"]),
     (error(403, "access_denied", "Access denied."), ["`m`"]),

@@ -8,6 +8,7 @@ engine goes on serving.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,14 +18,16 @@ from tests.engine.recording import Recorder
 
 from qwenchat.core import SamplingParams, ToolSpec
 from qwenchat.engine import (
+    EndReason,
     EngineConfig,
     GenerationJob,
     LocalEngine,
     gbnf_grammar,
     json_schema_grammar,
+    sampling,
     tool_call_grammar,
 )
-from qwenchat.engine.constraint import Constraint
+from qwenchat.engine.constraint import Constraint, Matcher
 from qwenchat.errors import ConstraintDeadEnd, InvalidParameter
 
 PROMPT = "<|im_start|>user\nDescribe Paris in JSON.<|im_end|>\n<|im_start|>assistant\n"
@@ -127,3 +130,84 @@ def test_token_ids_outside_the_vocabulary_are_400s(engine: LocalEngine) -> None:
         assert caught.value.param == "stop"
     with pytest.raises(ValueError):
         engine.detokenize([n_vocab])
+
+
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 12},
+                                           "rank": {"type": "integer"}},
+          "required": ["city", "rank"]}
+
+
+def test_picks_that_wait_for_their_mask_give_the_same_answer(
+        engine: LocalEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    inline = text_of(engine, generate(engine, engine.compile_grammar(
+        json_schema_grammar(SCHEMA)), 60))
+    monkeypatch.setattr(sampling, "INLINE_MASK_WAIT", 0.0)  # every refused pick waits
+    waited = generate(engine, engine.compile_grammar(json_schema_grammar(SCHEMA)), 60)
+    assert waited.error is None
+    assert text_of(engine, waited) == inline
+    jsonschema.validate(json.loads(inline), SCHEMA)
+
+
+def test_a_choice_waiting_for_its_mask_holds_up_no_other(
+        engine: LocalEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mask that takes as long as the test likes: the unconstrained neighbour ends every
+    token of its answer meanwhile, and the waiting choice then ends as it would have."""
+    release = threading.Event()
+    compute = Matcher.compute_mask
+
+    def held(self: Matcher) -> bytes:
+        release.wait(120)
+        return compute(self)
+
+    monkeypatch.setattr(Matcher, "compute_mask", held)
+    constrained = Recorder()
+    engine.submit(GenerationJob(engine.tokenize(PROMPT), SamplingParams(temperature=0), 60,
+                                constrained, constraint=engine.compile_grammar(
+                                    json_schema_grammar(SCHEMA))))
+    free = Recorder()
+    engine.submit(GenerationJob(engine.tokenize(PROMPT), SamplingParams(temperature=0), 30,
+                                free))
+    try:
+        assert free.done.wait(120) and free.error is None
+        assert len(free.tokens[0]) == 30
+        assert not constrained.done.is_set()  # its first refused pick is still waiting
+    finally:
+        release.set()
+    assert constrained.done.wait(120) and constrained.error is None
+    jsonschema.validate(json.loads(text_of(engine, constrained)), SCHEMA)
+
+
+def test_a_choice_waiting_for_its_mask_can_be_cancelled(
+        engine: LocalEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+    started = threading.Event()
+    compute = Matcher.compute_mask
+
+    def held(self: Matcher) -> bytes:
+        started.set()
+        release.wait(120)
+        return compute(self)
+
+    monkeypatch.setattr(Matcher, "compute_mask", held)
+    recorder = Recorder()
+    job = GenerationJob(engine.tokenize(PROMPT), SamplingParams(temperature=0), 60, recorder,
+                        constraint=engine.compile_grammar(json_schema_grammar(SCHEMA)))
+    engine.submit(job)
+    try:
+        assert started.wait(120)
+        job.cancelled.set()
+        assert recorder.done.wait(120)  # ended while its mask is still being computed
+        assert recorder.ends[0] is EndReason.CANCELLED
+    finally:
+        release.set()
+    after = generate(engine, engine.compile_grammar(gbnf_grammar('root ::= " ok"')))
+    assert text_of(engine, after) == " ok" and after.error is None
+
+
+def test_a_prompt_too_long_for_any_tokenization_is_refused_untokenized(
+        engine: LocalEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = engine._loaded_model()
+    text = "x" * ((engine.n_ctx - 1) * model.longest_token + 1)
+    monkeypatch.setattr(type(model), "tokenize", None)  # must not be reached
+    with pytest.raises(InvalidParameter, match=r"Range of input length should be \[1, 511\]"):
+        engine.tokenize(text)

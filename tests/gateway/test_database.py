@@ -13,8 +13,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from tests.services import PostgresServer
-from tests.support import free_port
+from harness.process import free_port
+from harness.services import PostgresServer
 
 from qwenchat.errors import ConfigError
 from qwenchat.gateway.database import MIGRATIONS, STATEMENT_TIMEOUT, connect, open_database

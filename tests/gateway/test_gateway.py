@@ -15,13 +15,14 @@ import pytest
 from qwenchat.core import Usage
 from qwenchat.errors import QuotaExceeded, RateLimited, ServerOverloaded
 from qwenchat.gateway.auth import Authenticator, AuthMode
+from qwenchat.gateway.budget import RateLimits
 from qwenchat.gateway.database import open_database
-from qwenchat.gateway.gateway import Gateway, RateLimits
+from qwenchat.gateway.gateway import Gateway
 from qwenchat.gateway.keys import ApiKey, KeyStore
 from qwenchat.gateway.ledger import UsageRow
 from qwenchat.gateway.limits import MemoryLimits, Rule
 from qwenchat.gateway.metrics import GatewayMetrics
-from qwenchat.gateway.ticket import Ticket
+from qwenchat.gateway.ticket import Outcome, Ticket
 
 NOW = datetime(2026, 3, 4, 12, 0, tzinfo=timezone.utc)
 
@@ -58,32 +59,32 @@ def counters(rules: list[Rule]) -> set[str]:
 
 def test_an_alias_is_limited_as_the_id_it_names(gateway: Gateway) -> None:
     team = key(rpm=2, tpm=100)
-    alias = asyncio.run(gateway.rules_for(team, "fast"))
-    target = asyncio.run(gateway.rules_for(team, "qwen-plus"))
+    alias = asyncio.run(gateway.budget.rules_for(team, "fast"))
+    target = asyncio.run(gateway.budget.rules_for(team, "qwen-plus"))
     assert alias == target
     assert "model:qwen-plus:requests" in counters(alias)
 
 
 def test_a_key_wide_budget_is_one_counter_over_every_model(gateway: Gateway) -> None:
     team = key(total_rpm=3, total_tpm=1000)
-    plus = counters(asyncio.run(gateway.rules_for(team, "qwen-plus")))
-    turbo = counters(asyncio.run(gateway.rules_for(team, "qwen-turbo")))
+    plus = counters(asyncio.run(gateway.budget.rules_for(team, "qwen-plus")))
+    turbo = counters(asyncio.run(gateway.budget.rules_for(team, "qwen-turbo")))
     assert plus & turbo == {"key-total:key-1:requests", "key-total:key-1:tokens"}
 
 
 def test_a_key_holds_at_most_its_cap_of_requests_and_each_end_gives_one_back(
         gateway: Gateway) -> None:
     team = key()
-    assert gateway.hold(team) and gateway.hold(team)
+    assert gateway.budget.hold(team) and gateway.budget.hold(team)
     with pytest.raises(RateLimited, match="2 requests in flight"):
-        gateway.hold(team)
-    gateway.let_go(team)
-    assert gateway.hold(team)
-    assert gateway.in_flight("key-1") == 2
-    assert not gateway.hold(None)
+        gateway.budget.hold(team)
+    gateway.budget.let_go(team)
+    assert gateway.budget.hold(team)
+    assert gateway.budget.in_flight("key-1") == 2
+    assert not gateway.budget.hold(None)
     uncapped = key(max_in_flight=0)
     for _ in range(5):
-        gateway.hold(uncapped)
+        gateway.budget.hold(uncapped)
 
 
 def test_every_way_a_ticket_ends_lets_go_of_its_place_once(gateway: Gateway) -> None:
@@ -95,7 +96,7 @@ def test_every_way_a_ticket_ends_lets_go_of_its_place_once(gateway: Gateway) -> 
             ticket.key = team
             ticket.route("qwen-plus", "model.gguf")
             await ticket.admit(10, 90)
-            assert gateway.in_flight("key-1") == 1
+            assert gateway.budget.in_flight("key-1") == 1
             if end == "complete":
                 await ticket.complete()
             elif end == "fail":
@@ -105,7 +106,30 @@ def test_every_way_a_ticket_ends_lets_go_of_its_place_once(gateway: Gateway) -> 
             else:
                 ticket.abandon()
             ticket.abandon()  # a second end changes nothing
-            assert gateway.in_flight("key-1") == 0
+            assert gateway.budget.in_flight("key-1") == 0
+
+    asyncio.run(scenario())
+
+
+def test_the_first_end_decides_the_outcome_and_later_ones_change_nothing(
+        gateway: Gateway) -> None:
+    team = key(max_in_flight=1)
+
+    async def final_usage() -> Usage:
+        return Usage(prompt_tokens=10, completion_tokens=5)
+
+    async def scenario() -> None:
+        ticket = gateway.ticket("once")
+        ticket.key = team
+        ticket.route("qwen-plus", "model.gguf")
+        await ticket.admit(10, 90)
+        assert ticket.outcome is None
+        ticket.abandon(final_usage)                  # its row waits for the usage
+        ticket.fail(QuotaExceeded())
+        await ticket.complete()
+        assert ticket.outcome is Outcome.ABANDONED
+        await asyncio.gather(*gateway._tasks)
+        assert gateway.budget.in_flight("key-1") == 0
 
     asyncio.run(scenario())
 

@@ -15,8 +15,8 @@ from uuid import uuid4
 
 import pytest
 import redis
-from tests.services import RedisServer
-from tests.support import free_port
+from harness.process import free_port
+from harness.services import RedisServer
 
 from qwenchat.errors import ModelUnavailable
 from qwenchat.gateway.limits import (

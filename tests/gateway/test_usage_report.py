@@ -9,8 +9,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
+from harness.services import PostgresServer
 from sqlalchemy import Engine
-from tests.services import PostgresServer
 
 from qwenchat.gateway.database import open_database
 from qwenchat.gateway.keys import KeyStore

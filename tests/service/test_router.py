@@ -1,5 +1,5 @@
 """The service as a router: each request goes, checked against its model, to the one backend
-serving its deployment, with the body as parsed; everything else fans out to every backend."""
+serving its route, with the body as parsed; everything else fans out to every backend."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from qwenchat.catalog import Catalog, Deployment
+from qwenchat.catalog import Catalog, Route
 from qwenchat.catalog.catalog import UpstreamModel
 from qwenchat.catalog.table import BUILTIN_PROFILES
 from qwenchat.core import ChatEvent, Usage
@@ -21,9 +21,9 @@ from qwenchat.protocol import parse_chat_body
 from qwenchat.service import Admit, Backend, BackendStatus, ChatService, RoutedChat
 
 PLUS = BUILTIN_PROFILES["qwen-plus"]
-LOCAL = Deployment(PLUS, model_file=Path("plus.gguf"))
-REMOTE = Deployment(PLUS, upstream=UpstreamModel("gpu", "Qwen/Qwen3-8B"))
-NOWHERE = Deployment(PLUS)
+LOCAL = Route(PLUS, model_file=Path("plus.gguf"))
+REMOTE = Route(PLUS, upstream=UpstreamModel("gpu", "Qwen/Qwen3-8B"))
+NOWHERE = Route(PLUS)
 
 
 class Answer:
@@ -40,7 +40,7 @@ class Answer:
 
 
 class Recording:
-    """A backend for one kind of deployment that records what reaches it."""
+    """A backend for one kind of route that records what reaches it."""
 
     def __init__(self, local: bool, status: BackendStatus) -> None:
         self.local = local
@@ -48,10 +48,10 @@ class Recording:
         self.opened: list[RoutedChat] = []
         self.calls: list[str] = []
 
-    def serves(self, deployment: Deployment) -> bool:
+    def serves(self, route: Route) -> bool:
         if self.local:
-            return deployment.model_file is not None
-        return deployment.upstream is not None
+            return route.model_file is not None
+        return route.upstream is not None
 
     async def open(self, chat: RoutedChat, admit: Admit) -> Answer:
         await admit(7, 11)
@@ -95,13 +95,13 @@ async def no_limits(prompt_tokens: int, max_output_tokens: int) -> None:
     assert (prompt_tokens, max_output_tokens) == (7, 11)
 
 
-def test_a_request_reaches_only_the_backend_serving_its_deployment() -> None:
+def test_a_request_reaches_only_the_backend_serving_its_route() -> None:
     chat, local, remote = service()
     parsed = parse_chat_body(body(top_k=5))
     asyncio.run(chat.open(parsed, REMOTE, no_limits))
     assert local.opened == []
     [routed] = remote.opened
-    assert routed.deployment is REMOTE
+    assert routed.route is REMOTE
     assert routed.body == json.loads(body(top_k=5))
     assert routed.request.sampling.max_tokens == PLUS.max_output  # checked for its model
 
@@ -114,7 +114,7 @@ def test_the_models_rules_refuse_before_any_backend_sees_the_request() -> None:
     assert local.opened == remote.opened == []
 
 
-def test_a_deployment_no_backend_serves_is_unavailable() -> None:
+def test_a_route_no_backend_serves_is_unavailable() -> None:
     chat, _, _ = service()
     with pytest.raises(ModelUnavailable):
         asyncio.run(chat.open(parse_chat_body(body()), NOWHERE, no_limits))

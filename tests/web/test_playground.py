@@ -16,8 +16,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+from harness.qwenchat import ServerProcess, create_key
 from playwright.sync_api import Locator, Page, expect
-from tests.support import ServerProcess, create_key
 from tests.web.browser import save_screenshot
 
 PERSON = {"type": "object", "properties": {"name": {"type": "string"},

@@ -65,9 +65,9 @@ def build_router(service: ChatService, gateway: Gateway, started: int,
             chat_body = await parse_off_loop(parse_chat_body, body)
             chat_request = chat_body.request
             ticket.stream = chat_request.stream
-            deployment = service.catalog.resolve(chat_request.model)
-            ticket.route(chat_request.model, deployment.name)
-            prepared = await service.open(chat_body, deployment, ticket.admit)
+            route = service.catalog.resolve(chat_request.model)
+            ticket.route(chat_request.model, route.name)
+            prepared = await service.open(chat_body, route, ticket.admit)
         except QwenchatError as exc:
             if not ticket.model:
                 named = await parse_off_loop(model_named_in, body)
@@ -103,9 +103,9 @@ def build_router(service: ChatService, gateway: Gateway, started: int,
         id's limits (``max_model_len`` as vLLM's cards do) and ``capabilities``."""
         cards = models_list(ids, started, "qwenchat")
         for card in cards["data"]:
-            deployment = service.catalog.resolve(card["id"])
-            profile = deployment.profile
-            card["root"] = deployment.name
+            route = service.catalog.resolve(card["id"])
+            profile = route.profile
+            card["root"] = route.name
             card["max_model_len"] = profile.context_window
             card["capabilities"] = {
                 "thinking": profile.thinking.value, "tools": profile.supports_tools,

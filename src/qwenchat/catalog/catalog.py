@@ -1,4 +1,5 @@
-"""Model ids -> deployments: which profile and which model file answer each served id.
+"""Model ids -> routes: which profile, and which model file or upstream deployment, answer
+each served id.
 
 Built from :class:`~qwenchat.settings.Settings`:
 
@@ -48,9 +49,9 @@ class UpstreamModel:
 
 
 @dataclass(frozen=True, slots=True)
-class Deployment:
-    """What serves one model id: its profile, and the GGUF file the engine loads or the
-    upstream model (exactly one of the two)."""
+class Route:
+    """Where one served model id goes: its profile, and the GGUF file the engine loads or
+    the model of an upstream deployment (exactly one of the two)."""
 
     profile: ModelProfile
     model_file: Path | None = None
@@ -67,8 +68,8 @@ class Deployment:
 class Catalog:
     """The served model ids, in a stable order: the built-in table, then the aliases."""
 
-    def __init__(self, deployments: Mapping[str, Deployment]) -> None:
-        self._deployments: Mapping[str, Deployment] = MappingProxyType(dict(deployments))
+    def __init__(self, routes: Mapping[str, Route]) -> None:
+        self._routes: Mapping[str, Route] = MappingProxyType(dict(routes))
 
     @classmethod
     def build(
@@ -78,7 +79,7 @@ class Catalog:
         say: Callable[[str], None],
         fetch_starter: bool = True,
     ) -> Catalog:
-        """Resolve every served id to a deployment; may fetch the starter model (saying so)."""
+        """Resolve every served id to a route; may fetch the starter model (saying so)."""
         _check_config(settings)
         files: dict[str | None, Path] = {}
 
@@ -91,48 +92,48 @@ class Catalog:
 
         default = settings.engine.model
         upstream = _upstream_models(settings)
-        deployments: dict[str, Deployment] = {}
+        routes: dict[str, Route] = {}
         for model_id, profile in BUILTIN_PROFILES.items():
             override = settings.models.get(model_id)
             spec = override.file if override is not None and override.file else default
             if model_id in upstream:
-                deployments[model_id] = Deployment(profile, upstream=upstream[model_id])
+                routes[model_id] = Route(profile, upstream=upstream[model_id])
             elif spec != NO_LOCAL_MODEL:
-                deployments[model_id] = Deployment(profile, file_for(spec))
+                routes[model_id] = Route(profile, file_for(spec))
         for name, target in settings.aliases.items():
-            if target not in deployments:
+            if target not in routes:
                 raise ConfigError(f"[aliases] {name} = \"{target}\": '{target}' is not served "
                                   "(engine.model is \"none\" and no deployment maps it).")
-            served = deployments[target]
-            deployments[name] = dataclasses.replace(
+            served = routes[target]
+            routes[name] = dataclasses.replace(
                 served, profile=dataclasses.replace(served.profile, id=name))
-        return cls(deployments)
+        return cls(routes)
 
-    def resolve(self, model_id: str) -> Deployment:
-        """The deployment of a served id; ``ModelNotFound`` (HTTP 404) otherwise."""
+    def resolve(self, model_id: str) -> Route:
+        """The route of a served id; ``ModelNotFound`` (HTTP 404) otherwise."""
         try:
-            return self._deployments[model_id]
+            return self._routes[model_id]
         except KeyError:
             raise ModelNotFound(model_id) from None
 
     def ids(self) -> list[str]:
         """Every served id, aliases included, in a stable order."""
-        return list(self._deployments)
+        return list(self._routes)
 
     def model_files(self) -> list[Path]:
         """The distinct model files, in first-use order, so each is loaded once."""
-        return list(dict.fromkeys(d.model_file for d in self._deployments.values()
-                                  if d.model_file is not None))
+        return list(dict.fromkeys(r.model_file for r in self._routes.values()
+                                  if r.model_file is not None))
 
     def upstream_deployments(self) -> list[str]:
         """The names of the upstream deployments that serve some id, in first-use order."""
-        return list(dict.fromkeys(d.upstream.deployment for d in self._deployments.values()
-                                  if d.upstream is not None))
+        return list(dict.fromkeys(r.upstream.deployment for r in self._routes.values()
+                                  if r.upstream is not None))
 
     def describe(self) -> list[tuple[str, str]]:
         """``(id, what answers)`` for every served id, for the startup log."""
-        return [(model_id, str(d.model_file or d.name))
-                for model_id, d in self._deployments.items()]
+        return [(model_id, str(r.model_file or r.name))
+                for model_id, r in self._routes.items()]
 
 
 def _upstream_models(settings: Settings) -> dict[str, UpstreamModel]:

@@ -1,4 +1,4 @@
-"""The built-in table of DashScope model ids that qwenchat answers to (API.md "Model table").
+"""The built-in table of DashScope model ids that qwenchat answers to (docs/api.md "Model table").
 
 Each id is a :class:`~qwenchat.core.ModelProfile`: how it treats thinking, whether it takes
 tools, whether it is a translation model, and its context / output / thinking-budget limits
@@ -100,4 +100,4 @@ _PROFILES: tuple[ModelProfile, ...] = (
 BUILTIN_PROFILES: Mapping[str, ModelProfile] = MappingProxyType(
     {profile.id: profile for profile in _PROFILES}
 )
-"""Every built-in model id, in the order of API.md's model table."""
+"""Every built-in model id, in the order of docs/api.md's model table."""

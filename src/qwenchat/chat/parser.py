@@ -46,13 +46,9 @@ from enum import Enum
 
 from qwenchat.chat._toolcalls import parse_tool_call
 from qwenchat.core import ChatEvent, ContentDelta, ReasoningDelta, ToolCallDelta, ToolSpec
+from qwenchat.core.qwen_format import CALL_CLOSE, CALL_OPEN, THINK_CLOSE, THINK_OPEN
 
 __all__ = ["OutputParser", "Phase"]
-
-THINK_OPEN = "<think>"
-THINK_CLOSE = "</think>"
-CALL_OPEN = "<tool_call>"
-CALL_CLOSE = "</tool_call>"
 
 
 class Phase(str, Enum):

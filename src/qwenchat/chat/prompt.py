@@ -23,6 +23,7 @@ from qwenchat.chat.template import ChatTemplate
 from qwenchat.chat.tools_prompt import inject_tools, template_supports_tools
 from qwenchat.chat.translation import translation_messages
 from qwenchat.core import ChatRequest, Message, Role, ToolSpec
+from qwenchat.core.qwen_format import THINK_OPEN
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,7 @@ def plan_prompt(template: ChatTemplate, request: ChatRequest,
         text = template.render(messages, tools=render_tools, add_generation_prompt=True,
                                enable_thinking=request.enable_thinking,
                                keep_reasoning=request.preserve_thinking)
-    starts_in_reasoning = thinking and text.rstrip().endswith("<think>")
+    starts_in_reasoning = thinking and text.rstrip().endswith(THINK_OPEN)
     return PromptPlan(text, thinking, starts_in_reasoning, tuple(tools))
 
 
@@ -68,4 +69,4 @@ def _messages(request: ChatRequest, default_system: str) -> tuple[Message, ...]:
 
 
 def _knows_thinking(source: str) -> bool:
-    return "<think>" in source or "enable_thinking" in source
+    return THINK_OPEN in source or "enable_thinking" in source

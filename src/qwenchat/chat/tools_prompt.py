@@ -25,17 +25,28 @@ from collections.abc import Sequence
 from jinja2 import Environment
 
 from qwenchat.core import Message, Role, ToolCall, ToolSpec
+from qwenchat.core.qwen_format import (
+    CALL_CLOSE,
+    CALL_OPEN,
+    CALL_PREFIX,
+    CALL_SUFFIX,
+    TOOL_RESPONSE_CLOSE,
+    TOOL_RESPONSE_OPEN,
+    TOOLS_CLOSE,
+    TOOLS_OPEN,
+)
 
 __all__ = ["inject_tools", "rewrite_tool_history", "template_supports_tools", "tools_block"]
 
 _HEADER = (
     "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
-    "You are provided with function signatures within <tools></tools> XML tags:\n<tools>"
+    f"You are provided with function signatures within {TOOLS_OPEN}{TOOLS_CLOSE} XML tags:\n"
+    f"{TOOLS_OPEN}"
 )
 _FOOTER = (
-    "\n</tools>\n\nFor each function call, return a json object with function name and "
-    "arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n"
-    '{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>'
+    f"\n{TOOLS_CLOSE}\n\nFor each function call, return a json object with function name and "
+    f"arguments within {CALL_OPEN}{CALL_CLOSE} XML tags:\n{CALL_PREFIX}"
+    f'{{"name": <function-name>, "arguments": <args-json-object>}}{CALL_SUFFIX}'
 )
 
 
@@ -72,7 +83,7 @@ def rewrite_tool_history(messages: Sequence[Message]) -> tuple[Message, ...]:
     responses: list[str] = []  # a run of consecutive tool results, merged into one message
     for message in messages:
         if message.role is Role.TOOL:
-            responses.append(f"<tool_response>\n{message.content}\n</tool_response>")
+            responses.append(f"{TOOL_RESPONSE_OPEN}\n{message.content}\n{TOOL_RESPONSE_CLOSE}")
             continue
         if responses:
             result.append(Message(Role.USER, "\n".join(responses)))
@@ -93,4 +104,4 @@ def _call_text(call: ToolCall) -> str:
         arguments = json.dumps(json.loads(call.arguments), ensure_ascii=False)
     except ValueError:  # Qwen3's template writes argument strings verbatim
         arguments = call.arguments
-    return f'<tool_call>\n{{"name": "{call.name}", "arguments": {arguments}}}\n</tool_call>'
+    return f'{CALL_PREFIX}{{"name": "{call.name}", "arguments": {arguments}}}{CALL_SUFFIX}'

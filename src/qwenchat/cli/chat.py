@@ -4,7 +4,11 @@ The command parses its options, builds one request body and hands it to
 :mod:`qwenchat.client`; it prints what comes back and maps :class:`ClientError` to the exit
 code the error carries (2 usage, 3 API error, 4 connection error). The reference script's
 flags (``--request``, ``--file``, ``--model``, ``--stream``, ``--enable-thinking``,
-``--hide-reasoning``, ``--print-response``, ``--output``) keep their meaning.
+``--hide-reasoning``, ``--print-response``, ``--output``) keep their meaning: the answer goes
+to stdout (as it arrives with ``--stream``), the reasoning to stderr, and the response JSON
+only to ``--output`` (or, with ``--json``, to stdout instead of the answer).
+``--list-models`` and ``--history`` remain as the ``models list`` and ``history list``
+commands' older spellings.
 """
 
 from __future__ import annotations
@@ -25,31 +29,21 @@ from qwenchat.cli._conversation import (
     TurnDisplay,
     send_turn,
 )
+from qwenchat.cli._endpoint import (
+    api_key_option,
+    base_url_option,
+    client_errors,
+    connect,
+    region_option,
+    retries_option,
+)
 from qwenchat.cli._interactive import Session
 from qwenchat.cli._render import StreamPrinter, describe_call, message_of
-from qwenchat.client import (
-    REGIONS,
-    ChatClient,
-    ClientError,
-    ConversationStore,
-    RetryPolicy,
-    load_tool,
-    load_tools,
-    resolve_connection,
-)
+from qwenchat.cli.history import print_history
+from qwenchat.cli.models import print_models
+from qwenchat.client import ChatClient, ConversationStore, load_tool, load_tools
 
 DEFAULT_MODEL = "qwen3.6-plus"
-DEFAULT_RETRIES = RetryPolicy().max_attempts - 1
-
-
-@contextmanager
-def _client_errors() -> Iterator[None]:
-    """Print a ClientError as ``Error: <message>`` and exit with the code it carries."""
-    try:
-        yield
-    except ClientError as exc:
-        click.echo(f"Error: {exc.message}", err=True)
-        raise click.exceptions.Exit(exc.exit_code) from exc
 
 
 @click.command()
@@ -69,16 +63,17 @@ def _client_errors() -> Iterator[None]:
               help="Turn the model's thinking on or off [default: the model's own default].")
 @click.option("--hide-reasoning", is_flag=True, help="Do not print the reasoning.")
 @click.option("--print-response", is_flag=True,
-              help="Print the whole response JSON to stdout (instead of the answer).")
+              help="Print the answer to stdout (as it arrives with --stream), the reasoning "
+                   "to stderr: what it does without the flag too.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the whole response JSON to stdout instead of the answer (streamed "
+                   "text then goes to stderr).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), metavar="DIR|FILE.json",
               help="Save the response JSON as FILE.json, or as DIR/<response id>.json.")
 @click.option("-s", "--system", help="System prompt.")
-@click.option("--base-url", help="API base URL [env: QWEN_BASE_URL].")
-@click.option("--api-key", help="API key [env: DASHSCOPE_API_KEY, QWEN_API_KEY, "
-                                "QWENCLOUD_API_KEY, or .env].")
-@click.option("--region", type=click.Choice(list(REGIONS), case_sensitive=False),
-              help="DashScope region, or 'local' for `qwenchat serve` [env: QWEN_REGION; "
-                   "default: beijing].")
+@base_url_option
+@api_key_option
+@region_option
 @click.option("--tool", "tool_specs", multiple=True, metavar="MODULE:FUNCTION",
               help="Offer a Python function as a tool (repeatable; FILE.py:FUNCTION works).")
 @click.option("--tools-file", "tools_files", multiple=True, metavar="FILE.py",
@@ -91,16 +86,17 @@ def _client_errors() -> Iterator[None]:
               help="Continue the latest conversation.")
 @click.option("--conversation", "conversation_id", metavar="ID",
               help="Continue conversation ID.")
-@click.option("--list-models", is_flag=True, help="List the endpoint's models and exit.")
+@click.option("--list-models", is_flag=True,
+              help="List the endpoint's models and exit (as `qwenchat models list`).")
 @click.option("--history", "show_history", is_flag=True,
-              help="List the stored conversations, latest first, and exit.")
-@click.option("--retries", type=click.IntRange(min=0), default=DEFAULT_RETRIES,
-              show_default=True, help="Retries on 429, 5xx and connection errors.")
+              help="List the stored conversations and exit (as `qwenchat history list`).")
+@retries_option
 def chat(prompt: str | None, interactive: bool, request_json: str | None,
          request_file: Path | None, model: str | None, stream: bool,
          enable_thinking: bool | None, hide_reasoning: bool, print_response: bool,
-         output: Path | None, system: str | None, base_url: str | None, api_key: str | None,
-         region: str | None, tool_specs: tuple[str, ...], tools_files: tuple[Path, ...],
+         as_json: bool, output: Path | None, system: str | None, base_url: str | None,
+         api_key: str | None, region: str | None, tool_specs: tuple[str, ...],
+         tools_files: tuple[Path, ...],
          confirm: bool, max_steps: int, continue_latest: bool, conversation_id: str | None,
          list_models: bool, show_history: bool, retries: int) -> None:
     """Chat with a Qwen model: send PROMPT (or stdin, or --request/--file) and print the answer.
@@ -113,18 +109,21 @@ def chat(prompt: str | None, interactive: bool, request_json: str | None,
     body = _request_body(request_json, request_file)
     has_messages = prompt is not None or bool((body or {}).get("messages"))
     is_interactive = interactive or (not has_messages and sys.stdin.isatty())
-    if is_interactive and (print_response or output is not None):
-        raise click.UsageError("--print-response and --output are one-shot options.")
-    with _client_errors():
+    if print_response and as_json:
+        raise click.UsageError("--print-response prints the answer and --json the response "
+                               "JSON: give one of them.")
+    if is_interactive and (print_response or as_json or output is not None):
+        raise click.UsageError("--print-response, --json and --output are one-shot options.")
+    with client_errors():
         if show_history:
-            _print_history()
+            print_history()
             return
-        client = _connect(base_url, api_key, region, retries)
+        client = connect(base_url, api_key, region, retries)
         options = ChatOptions(tools=_load_tools(tool_specs, tools_files), max_steps=max_steps,
                               confirm=confirm, hide_reasoning=hide_reasoning)
         with client:
             if list_models:
-                click.echo("\n".join(client.list_models()))
+                print_models(client)
                 return
             if not (is_interactive or has_messages):
                 prompt = _read_stdin()
@@ -140,22 +139,9 @@ def chat(prompt: str | None, interactive: bool, request_json: str | None,
                     return
                 response = _one_shot(client, body, conversation, pending, options,
                                      stream=stream, thinking=enable_thinking,
-                                     print_response=print_response)
+                                     as_json=as_json)
     if output is not None:
         _write_output(output, response)
-
-
-def _connect(base_url: str | None, api_key: str | None, region: str | None,
-             retries: int) -> ChatClient:
-    """The client for the endpoint the options and environment name; retries shown."""
-    connection = resolve_connection(base_url=base_url, api_key=api_key, region=region)
-    retry = RetryPolicy(max_attempts=retries + 1)
-    return ChatClient(connection, retry=retry, on_retry=_say_retry)
-
-
-def _say_retry(attempt: int, delay: float, reason: str) -> None:
-    click.secho(f"qwenchat: attempt {attempt} failed ({reason}); retrying in {delay:.1f}s",
-                dim=True, err=True)
 
 
 @contextmanager
@@ -230,18 +216,22 @@ def _open_conversation(store: ConversationStore, body: dict[str, Any] | None,
 
 def _one_shot(client: ChatClient, body: dict[str, Any] | None, conversation: Conversation,
               pending: list[Message], options: ChatOptions, *, stream: bool,
-              thinking: bool | None, print_response: bool) -> dict[str, Any]:
-    """Send one turn, print it, record it; return the response."""
+              thinking: bool | None, as_json: bool) -> dict[str, Any]:
+    """Send one turn, print it, record it; return the response.
+
+    The answer goes to stdout (as it arrives when streamed) and the reasoning to stderr;
+    with ``as_json`` stdout carries the response JSON alone, and streamed text goes to
+    stderr.
+    """
     request = {k: v for k, v in (body or {}).items() if k not in ("messages", "stream")}
     request.update(model=conversation.model, messages=conversation.request_messages(*pending))
     if thinking is not None:
         request["enable_thinking"] = thinking
     stream = stream or bool((body or {}).get("stream"))
-    printer = StreamPrinter(hide_reasoning=options.hide_reasoning,
-                            content_to_stderr=print_response)
-    # Without --stream the library calls these once with the whole text; with
-    # --print-response the JSON alone goes to stdout, and streamed text to stderr.
-    display = TurnDisplay(on_content=printer.content if stream or not print_response else None,
+    printer = StreamPrinter(hide_reasoning=options.hide_reasoning, content_to_stderr=as_json)
+    # Without --stream the library calls these once with the whole text; with --json the
+    # JSON alone goes to stdout, and streamed text to stderr.
+    display = TurnDisplay(on_content=printer.content if stream or not as_json else None,
                           on_reasoning=printer.reasoning,
                           on_call=lambda name, args: printer.call(describe_call(name, args)),
                           confirm=_ask_before_call if options.confirm else None)
@@ -249,7 +239,7 @@ def _one_shot(client: ChatClient, body: dict[str, Any] | None, conversation: Con
     printer.finish()
     if not options.tools:
         _report_unrun_calls(response)
-    if print_response:
+    if as_json:
         click.echo(json.dumps(response, indent=2, ensure_ascii=False))
     conversation.record(pending + added, usage=usage)
     return response
@@ -280,14 +270,3 @@ def _write_output(target: Path, response: dict[str, Any]) -> None:
         raise click.BadParameter(f"cannot write {path}: {exc.strerror or exc}",
                                  param_hint="--output") from exc
     click.secho(f"saved {path}", dim=True, err=True)
-
-
-def _print_history() -> None:
-    with _store() as store:
-        conversations = store.list(20)
-        if not conversations:
-            click.echo("No conversations yet.", err=True)
-        for info in conversations:
-            click.echo(f"{info['id']}  {info['updated'][:16].replace('T', ' ')}  "
-                       f"{info['model']:<14} {info['messages']:>3} messages  "
-                       f"{info['title'] or ''}")

@@ -6,7 +6,9 @@ import click
 
 from qwenchat import __version__
 from qwenchat.cli.chat import chat
+from qwenchat.cli.history import history
 from qwenchat.cli.keys import keys
+from qwenchat.cli.models import models
 from qwenchat.cli.pull import pull
 from qwenchat.cli.serve import serve
 from qwenchat.cli.usage import usage
@@ -21,6 +23,8 @@ def cli() -> None:
 cli.add_command(serve)
 cli.add_command(pull)
 cli.add_command(chat)
+cli.add_command(models)
+cli.add_command(history)
 cli.add_command(keys)
 cli.add_command(usage)
 

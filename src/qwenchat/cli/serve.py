@@ -13,12 +13,15 @@ from qwenchat.catalog import Catalog
 from qwenchat.errors import QwenchatError
 from qwenchat.gateway import Gateway
 from qwenchat.service import ChatService
-from qwenchat.settings import Settings
+from qwenchat.settings import EngineSettings, ServerSettings, Settings
+
+_SERVER, _ENGINE = ServerSettings(), EngineSettings()  # the defaults the help shows
 
 
 @click.command()
-@click.option("--host", default=None, help="Address to listen on [default: 127.0.0.1].")
-@click.option("--port", type=int, default=None, help="Port to listen on [default: 8000].")
+@click.option("--host", default=None, help=f"Address to listen on [default: {_SERVER.host}].")
+@click.option("--port", type=int, default=None,
+              help=f"Port to listen on [default: {_SERVER.port}].")
 @click.option("--model", default=None,
               help="Model behind every id: a GGUF path, an alias (qwen3-0.6b, qwen3-1.7b, "
                    "qwen3-4b) or 'starter' [default: the best pulled Qwen model, else the "
@@ -27,24 +30,26 @@ from qwenchat.settings import Settings
               help="TOML settings file (see README); QWENCHAT_* variables and these options "
                    "override it.")
 @click.option("--context-size", type=int, default=None,
-              help="Tokens per request, prompt and output [default: 8192, capped by the "
-                   "model]; each slot holds this much KV cache.")
+              help=f"Tokens per request, prompt and output [default: {_ENGINE.context_size}, "
+                   "capped by the model]; each slot holds this much KV cache.")
 @click.option("--slots", type=int, default=None,
-              help="Requests generated together (continuous batching) [default: 0 = from "
-                   "the core count, at least 4].")
+              help=f"Requests generated together (continuous batching) [default: "
+                   f"{_ENGINE.slots} = from the core count, at least 4].")
 @click.option("--threads", type=int, default=None,
-              help="llama.cpp threads [default: 0 = cores - 1].")
+              help=f"llama.cpp threads [default: {_ENGINE.threads} = cores - 1].")
 @click.option("--auth", default=None, type=click.Choice(["auto", "required", "none"]),
               help="When API keys are required [default: auto = once a key exists (qwenchat "
                    "keys create) or when HOST is not loopback].")
 @click.option("--playground/--no-playground", default=None,
               help="Serve the web playground at / [default: on].")
 @click.option("--max-connections", type=int, default=None,
-              help="Open connections served at once; more are answered 503 [default: 512].")
+              help="Open connections served at once; more are answered 503 [default: "
+                   f"{_SERVER.max_connections}].")
 @click.option("--docs/--no-docs", default=None,
               help="Serve the OpenAPI page at /docs and /openapi.json [default: off].")
 @click.option("--log-level", default=None,
-              type=click.Choice(["debug", "info", "warning", "error"]), help="[default: info]")
+              type=click.Choice(["debug", "info", "warning", "error"]),
+              help=f"[default: {_SERVER.log_level}]")
 @click.option("--print-config", is_flag=True, help="Print the effective settings and exit.")
 def serve(host: str | None, port: int | None, model: str | None, config_path: Path | None,
           context_size: int | None, slots: int | None, threads: int | None,

@@ -59,7 +59,7 @@ def status_error(exc: openai.APIStatusError, *, base_url: str, model: str | None
         text = (f"Access denied: {said} The key may not use model `{model}`; "
                 "pick another model or grant the key access.")
     elif status == 404:
-        text = (f"{said} List the models with `qwenchat chat --list-models` "
+        text = (f"{said} List the models with `qwenchat models list` "
                 f"(GET {base_url}/models).")
     elif status == 429:
         text = f"rate limited; retried {retries} times: {said}"

@@ -158,7 +158,7 @@ class ConversationStore:
             return str(rows[0][0])
         what = "is ambiguous" if rows else "does not exist"
         raise ClientError(f"Conversation {conversation_id!r} {what}: list the conversations "
-                          "with `qwenchat chat --history`.", exit_code=EXIT_USAGE)
+                          "with `qwenchat history list`.", exit_code=EXIT_USAGE)
 
     def close(self) -> None:
         """Close the database."""

@@ -1,7 +1,9 @@
 """Neutral values every layer shares: messages, requests, sampling, model profiles, events.
 
-Everything here is a frozen, slotted dataclass or an Enum, free of I/O and of any
-third-party import, so that every sibling package can depend on it.
+Everything here is a frozen, slotted dataclass, an Enum or a constant, free of I/O and of
+any third-party import, so that every sibling package can depend on it. Qwen's tags (think,
+tool call, tools, tool response) and the injected end of reasoning are in
+:mod:`qwenchat.core.qwen_format`.
 """
 
 from qwenchat.core.events import (

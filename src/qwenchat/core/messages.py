@@ -7,7 +7,7 @@ from enum import Enum
 
 
 class Role(str, Enum):
-    """The four roles of API.md."""
+    """The four roles of docs/api.md."""
 
     SYSTEM = "system"
     USER = "user"

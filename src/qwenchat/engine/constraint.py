@@ -94,7 +94,17 @@ class Matcher:
     def mask(self, logits: npt.NDArray[np.float32]) -> None:
         """Set the logits of every token the grammar refuses to -inf, in place; raise
         ``ConstraintDeadEnd`` if it allows none."""
-        bits = np.frombuffer(self._matcher.compute_bitmask(), dtype=np.uint8)
+        self.apply_mask(self.compute_mask(), logits)
+
+    def compute_mask(self) -> bytes:
+        """The bitmask of the tokens allowed next. Safe on any thread while no other call
+        on this matcher runs (llguidance releases the GIL): a hard grammar can take tens of
+        milliseconds here, so the engine computes it beside its other work."""
+        return self._matcher.compute_bitmask()
+
+    def apply_mask(self, mask: bytes, logits: npt.NDArray[np.float32]) -> None:
+        """:meth:`mask` with a bitmask from :meth:`compute_mask`."""
+        bits = np.frombuffer(mask, dtype=np.uint8)
         allowed = np.unpackbits(bits, bitorder="little")[: self._n_vocab].astype(bool)
         self._check()
         if not allowed.any():

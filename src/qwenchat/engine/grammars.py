@@ -21,6 +21,7 @@ from typing import Any
 from llguidance import LLMatcher, grammar_from
 
 from qwenchat.core import ToolSpec
+from qwenchat.core.qwen_format import CALL_PREFIX, CALL_SUFFIX
 
 # A little whitespace may open the answer (Qwen3 writes a blank line after </think>); bounded,
 # so that a model cannot spend its whole max_tokens on blanks.
@@ -55,7 +56,7 @@ def tool_call_grammar(tools: Sequence[ToolSpec], *, parallel: bool = False) -> s
     schema = alternatives[0] if len(alternatives) == 1 else {"anyOf": alternatives}
     calls = 'tool_call ("\\n" tool_call)*' if parallel else "tool_call"
     lark = (_LEADING_SPACE.format(body=calls)
-            + 'tool_call: "<tool_call>\\n" tool_call_json "\\n</tool_call>"\n'
+            + f"tool_call: {_literal(CALL_PREFIX)} tool_call_json {_literal(CALL_SUFFIX)}\n"
             + f"tool_call_json: %json {_schema_text(schema)}\n")
     return LLMatcher.grammar_from_lark(lark)
 
@@ -69,6 +70,11 @@ def gbnf_grammar(gbnf: str) -> str:
         raise
     except Exception as exc:  # the converter is a parser of untrusted text: any fault is a 400
         raise ValueError(f"the grammar could not be read ({type(exc).__name__})") from exc
+
+
+def _literal(text: str) -> str:
+    """``text`` as a Lark string literal."""
+    return json.dumps(text, ensure_ascii=False)
 
 
 def _schema_text(schema: dict[str, Any]) -> str:

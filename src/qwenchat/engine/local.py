@@ -23,11 +23,14 @@ from qwenchat.engine.prefixes import ReuseMode
 from qwenchat.engine.scheduler import SchedulerConfig
 from qwenchat.engine.worker import EngineWorker
 from qwenchat.errors import InvalidParameter, ModelUnavailable
+from qwenchat.settings import EngineSettings
 
 _log = logging.getLogger("qwenchat.engine")
 FAULT_VARIABLE = "QWENCHAT_FAULT"  # fault injection for tests: "engine-hang" or "engine-die"
 _STALLED = "The model's engine stopped responding; the server is restarting."
 _DIED = "The model's engine failed and was restarted; please retry."
+_DEFAULTS = EngineSettings()  # the one definition of the engine's defaults
+_DEFAULT_REUSE = ReuseMode(_DEFAULTS.prefix_cache)
 
 
 class EngineHealth(str, Enum):
@@ -62,20 +65,25 @@ def default_slots(num_cores: int | None = None) -> int:
 
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
-    """How to run one model file."""
+    """How to run one model file; the defaults are the settings' (``[engine]``)."""
 
     model_path: Path
-    context_size: int = 8192  # tokens of KV cache per slot: one request's prompt + output
-    threads: int = 0
-    batch_size: int = 512  # tokens one decode step carries at most
-    max_queue: int = 64  # requests waiting for a slot before 503
-    slots: int = 0  # sequences decoded together; 0 = default_slots()
+    # tokens of KV cache per slot: one request's prompt + output
+    context_size: int = _DEFAULTS.context_size
+    threads: int = _DEFAULTS.threads  # 0 = default_threads()
+    batch_size: int = _DEFAULTS.batch_size  # tokens one decode step carries at most
+    max_queue: int = _DEFAULTS.max_queue  # requests waiting for a slot before 503
+    slots: int = _DEFAULTS.slots  # sequences decoded together; 0 = default_slots()
     prefill_chunk: int = 256  # prompt tokens per step while other sequences decode
-    request_timeout: float | None = 600.0  # seconds; queued past it: 503, running: length
-    prefix_cache: ReuseMode = ReuseMode.EXACT  # what later prompts may reuse (prefixes.py)
-    host_cache_mb: int = 2048  # host memory for caches evicted from slots; 0: none
-    flash_attention: bool = False  # faster, but outputs then depend on batch neighbours
-    stall_timeout: float = 120.0  # seconds one engine step may take before it is stalled; 0: off
+    # seconds; queued past it: 503, running: length; None: no limit
+    request_timeout: float | None = _DEFAULTS.request_timeout or None
+    # what later prompts may reuse (prefixes.py)
+    prefix_cache: ReuseMode = _DEFAULT_REUSE
+    host_cache_mb: int = _DEFAULTS.host_cache_mb  # host memory for evicted caches; 0: none
+    # faster, but outputs then depend on batch neighbours
+    flash_attention: bool = _DEFAULTS.flash_attention
+    # seconds one engine step may take before it is stalled; 0: off
+    stall_timeout: float = _DEFAULTS.stall_timeout
 
 
 class LocalEngine:
@@ -135,6 +143,7 @@ class LocalEngine:
         )
         self._model, self._context = model, context
         self._grammars = GrammarCompiler(model)
+        _log.debug("longest token: %d bytes", model.longest_token)  # measured once, here
         self._scheduler_config = scheduler
         self._worker = EngineWorker(model, context, max_queue=config.max_queue,
                                     scheduler=scheduler, fault=os.environ.get(FAULT_VARIABLE, ""))
@@ -196,8 +205,12 @@ class LocalEngine:
             self._model = None
 
     def tokenize(self, text: str, *, is_prompt: bool = True) -> list[int]:
-        """Token ids of ``text``; a prompt gets BOS if the model wants one."""
+        """Token ids of ``text``; a prompt gets BOS if the model wants one. A prompt that
+        cannot fit the context whatever its tokens is refused before it is tokenized (a
+        body of megabytes would hold a core for seconds)."""
         model = self._loaded_model()
+        if is_prompt and len(text) > (self.n_ctx - 1) * model.longest_token:
+            raise self._too_long()
         return model.tokenize(text, add_special=is_prompt and model.info.add_bos)
 
     def detokenize(self, tokens: Sequence[int]) -> str:
@@ -218,10 +231,12 @@ class LocalEngine:
 
     def check_prompt(self, prompt: Sequence[int]) -> None:
         """Raise InvalidParameter unless ``prompt`` leaves room for at least one token."""
-        limit = self.n_ctx - 1
-        if not 1 <= len(prompt) <= limit:
-            raise InvalidParameter(f"Range of input length should be [1, {limit}]",
-                                   param="messages")
+        if not 1 <= len(prompt) <= self.n_ctx - 1:
+            raise self._too_long()
+
+    def _too_long(self) -> InvalidParameter:
+        return InvalidParameter(f"Range of input length should be [1, {self.n_ctx - 1}]",
+                                param="messages")
 
     def check_token_ids(self, tokens: Sequence[int], param: str) -> None:
         """Raise InvalidParameter unless every id of ``tokens`` is in the vocabulary

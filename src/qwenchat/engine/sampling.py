@@ -10,6 +10,11 @@ the reasoning before it — through an llguidance :class:`~qwenchat.engine.const
 Sampling under a grammar is check-then-resample: sample freely, ask the grammar about that
 one token, and only when it is refused mask the vocabulary and sample again, so a model that
 follows its format pays almost nothing (BENCHMARKS.md, "Grammar").
+
+The mask is what can cost: a hostile schema takes tens of milliseconds per token. Given a
+:class:`MaskPool`, :meth:`Sampler.sample` computes it on the pool's thread and waits only
+briefly; a mask not ready by then comes back as a :class:`MaskWait`, which the engine
+finishes (:meth:`Sampler.finish`) in a later step, while every other sequence goes on.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ import ctypes
 import math
 import secrets
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from typing import Any
 
 import llama_cpp
@@ -30,7 +38,34 @@ from qwenchat.engine.llama import LlamaContext, LlamaModel
 DEFAULT_TEMPERATURE = 0.7
 DEFAULT_TOP_P = 0.8
 PENALTY_WINDOW = 64  # tokens looked back by repetition/presence/frequency penalties
+INLINE_MASK_WAIT = 0.002  # seconds a step waits for a mask before it goes on without it
 _TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
+
+
+class MaskPool:
+    """The thread that computes grammar masks beside the engine thread's decodes."""
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qwenchat-mask")
+
+    def submit(self, matcher: Matcher) -> Future[bytes]:
+        return self._executor.submit(matcher.compute_mask)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass(eq=False)
+class MaskWait:
+    """A constrained pick whose mask was not ready: the logits it is picked from (the next
+    decode overwrites the context's) and the mask being computed."""
+
+    logits: np.ndarray[Any, np.dtype[np.float32]]
+    mask: Future[bytes]
+
+    @property
+    def is_ready(self) -> bool:
+        return self.mask.done()
 
 
 class _Candidates:
@@ -78,10 +113,12 @@ class Sampler:
             self._matcher = self._constraint.matcher()
             self._candidates = _Candidates(self._n_vocab)
 
-    def sample(self, context: LlamaContext, index: int) -> int:
+    def sample(self, context: LlamaContext, index: int, *,
+               masks: MaskPool | None = None) -> int | MaskWait:
         """Pick the next token from the logits of batch row ``index`` of the last decode,
         and record it in the samplers' state; ``ConstraintDeadEnd`` if the grammar allows
-        no token."""
+        no token. With ``masks``, a grammar mask not ready within ``INLINE_MASK_WAIT``
+        gives a :class:`MaskWait` instead: pass it to :meth:`finish` once it is ready."""
         matcher, candidates = self._matcher, self._candidates
         if matcher is None or candidates is None:
             context.check_output(index)
@@ -89,12 +126,32 @@ class Sampler:
         logits = context.logits(index)
         llama_cpp.llama_sampler_apply(self._chain, candidates.fill(logits))
         token = candidates.selected()
-        if not matcher.allows(token):  # refused: mask the vocabulary, then sample again
-            matcher.mask(logits)
-            llama_cpp.llama_sampler_apply(self._chain, candidates.fill(logits))
-            token = candidates.selected()
+        if matcher.allows(token):
+            return self._take(token)
+        # refused: mask the vocabulary, then sample again
+        if masks is None:
+            return self._resample(matcher.compute_mask(), logits)
+        wait = MaskWait(logits, masks.submit(matcher))
+        try:
+            mask = wait.mask.result(timeout=INLINE_MASK_WAIT)
+        except FutureTimeout:
+            return wait
+        return self._resample(mask, logits)
+
+    def finish(self, wait: MaskWait) -> int:
+        """The pick :meth:`sample` left waiting, now that its mask is ready."""
+        return self._resample(wait.mask.result(), wait.logits.copy())
+
+    def _resample(self, mask: bytes, logits: np.ndarray[Any, np.dtype[np.float32]]) -> int:
+        assert self._matcher is not None and self._candidates is not None
+        self._matcher.apply_mask(mask, logits)
+        llama_cpp.llama_sampler_apply(self._chain, self._candidates.fill(logits))
+        return self._take(self._candidates.selected())
+
+    def _take(self, token: int) -> int:
+        assert self._matcher is not None
         llama_cpp.llama_sampler_accept(self._chain, token)
-        matcher.consume(token)
+        self._matcher.consume(token)
         return token
 
     def accept(self, token: int) -> None:
@@ -171,4 +228,4 @@ def _entry(token: int, logprob: float, token_bytes: Callable[[int], bytes]) -> T
     return TopLogprob(raw.decode("utf-8", errors="replace"), logprob, tuple(raw))
 
 
-__all__ = ["Sampler", "pick_seed", "token_logprob"]
+__all__ = ["MaskPool", "MaskWait", "Sampler", "pick_seed", "token_logprob"]

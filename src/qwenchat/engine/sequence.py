@@ -5,7 +5,8 @@ generates: its scheduler entry, its sampler (seed ``s + i`` for choice ``i``, so
 is exactly what a one-choice request with that seed produces), and its token counts. After
 each decode that gave it logits, :meth:`ChoiceRun.advance` picks the next token — sampled, or
 injected when the thinking budget is spent — reports it through the job's sink and says
-whether the choice goes on.
+whether the choice goes on. A pick whose grammar mask takes long waits beside the engine
+(:meth:`ChoiceRun.resume` finishes it), so one costly grammar slows only its own choice.
 
 Reasoning tokens count against the thinking budget: once it is spent the job's
 ``end_reasoning`` tokens are injected (decoded as if sampled) so the reasoning closes
@@ -22,9 +23,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+import numpy.typing as npt
+
 from qwenchat.engine.job import EndReason, GenerationJob, GenerationStats
 from qwenchat.engine.llama import LlamaContext, LlamaModel
-from qwenchat.engine.sampling import Sampler, pick_seed, token_logprob
+from qwenchat.engine.sampling import MaskPool, MaskWait, Sampler, pick_seed, token_logprob
 from qwenchat.engine.scheduler import Seq
 
 
@@ -82,6 +86,8 @@ class ChoiceRun:
     answer: int = 0
     forced: list[int] = field(default_factory=list)  # injected tokens still to emit
     ended: EndReason | None = None
+    waiting: MaskWait | None = None  # a pick waiting for its grammar's mask
+    _was_reasoning: bool = False  # whether the token being picked belongs to the reasoning
 
     def begin(self, model: LlamaModel) -> None:
         """The choice got a slot: make its sampler."""
@@ -91,32 +97,49 @@ class ChoiceRun:
         if self.run.admitted_at is None:
             self.run.admitted_at = time.perf_counter()
 
-    def advance(self, model: LlamaModel, context: LlamaContext, index: int) -> int | None:
+    def advance(self, model: LlamaModel, context: LlamaContext, index: int, *,
+                masks: MaskPool | None = None) -> int | MaskWait | None:
         """Pick and report the token after batch row ``index``; None when the choice ends
-        (then :attr:`ended` says why)."""
+        (then :attr:`ended` says why). A :class:`MaskWait` when the pick waits for its
+        grammar's mask: call :meth:`resume` once it is ready."""
         job, sink, sampler = self.run.job, self.run.job.sink, self.sampler
         assert sampler is not None  # made by begin()
         if self.run.first_token_at is None:
             self.run.first_token_at = time.perf_counter()
-        was_reasoning = sink.is_reasoning(self.index)
-        if not was_reasoning or job.grammar_covers_reasoning:
+        self._was_reasoning = sink.is_reasoning(self.index)
+        if not self._was_reasoning or job.grammar_covers_reasoning:
             sampler.activate_grammar()
         if self.forced:
             token = self.forced.pop(0)
             sampler.accept(token)
         else:
-            token = sampler.sample(context, index)
+            picked = sampler.sample(context, index, masks=masks)
+            if isinstance(picked, MaskWait):
+                self.waiting = picked
+                return picked
+            token = picked
+        logits = context.logits(index) if job.sampling.logprobs else None
+        return self._report(model, token, logits)
+
+    def resume(self, model: LlamaModel) -> int | None:
+        """:meth:`advance`'s pick, finished now that its grammar's mask is ready."""
+        wait, self.waiting = self.waiting, None
+        assert wait is not None and self.sampler is not None
+        return self._report(model, self.sampler.finish(wait), wait.logits)
+
+    def _report(self, model: LlamaModel, token: int,
+                logits: npt.NDArray[np.float32] | None) -> int | None:
+        job, sink = self.run.job, self.run.job.sink
         if model.is_end_of_generation(token):
             self.end(EndReason.END_OF_GENERATION)
             return None
         logprob = None
-        if job.sampling.logprobs and not was_reasoning:
-            logprob = token_logprob(context.logits(index), token, job.sampling.top_logprobs,
-                                    model.token_bytes)
+        if logits is not None and job.sampling.logprobs and not self._was_reasoning:
+            logprob = token_logprob(logits, token, job.sampling.top_logprobs, model.token_bytes)
         if not sink.on_token(self.index, token, model.token_bytes(token), logprob):
             self.end(EndReason.SINK_STOPPED)
             return None
-        if was_reasoning or sink.is_reasoning(self.index):
+        if self._was_reasoning or sink.is_reasoning(self.index):
             self.reasoning += 1
             if self._budget_spent() and sink.is_reasoning(self.index) and not self.forced:
                 self.forced = list(job.end_reasoning)

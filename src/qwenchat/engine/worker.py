@@ -8,6 +8,10 @@ is left, then sleeps on the inbox. Every llama.cpp decode of the process happens
 thread: llama.cpp's OpenMP thread team belongs to the first thread that decodes, and a
 decode anywhere else left a second team competing for the cores (decode speed halved).
 
+A grammar mask that takes long is computed on a thread of its own (:class:`MaskPool`): the
+step goes on without that choice, which sits out the decodes until its pick is finished
+(:meth:`ChoiceRun.resume`), so one costly grammar slows only its own request.
+
 The wait queue is bounded: :meth:`EngineWorker.submit` raises ``ServerOverloaded`` (503 with
 a Retry-After) while ``max_queue`` jobs are waiting for a slot.
 
@@ -28,12 +32,21 @@ import time
 from qwenchat.engine.job import EndReason, GenerationJob
 from qwenchat.engine.llama import BatchRow, LlamaContext, LlamaModel
 from qwenchat.engine.metrics import EngineMetrics, MetricCounters
+from qwenchat.engine.sampling import MaskPool, MaskWait
 from qwenchat.engine.scheduler import Scheduler, SchedulerConfig, Seq, Step
 from qwenchat.engine.sequence import ChoiceRun, JobRun
 from qwenchat.errors import ModelUnavailable, QwenchatError, RequestError, ServerOverloaded
 
 _log = logging.getLogger("qwenchat.engine")
 _STOP = None
+
+
+class _Wake:
+    """Put in the inbox when a grammar mask is ready, to wake an engine waiting for it."""
+
+
+_WAKE = _Wake()
+_MASK_POLL = 0.5  # seconds between looks at cancellations while every choice waits on masks
 _SHUTTING_DOWN = "The server is shutting down; please retry on another replica or later."
 
 
@@ -46,12 +59,15 @@ class EngineWorker:
         self._context = context
         self._max_queue = max_queue
         self._scheduler = Scheduler(scheduler)
-        self._inbox: queue.SimpleQueue[GenerationJob | None] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[GenerationJob | _Wake | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._num_waiting = 0  # submitted jobs without a slot yet (guarded by _lock)
         self._is_stopping = False
         self._runs: list[JobRun] = []  # jobs inside the engine, waiting or generating
         self._choices: dict[Seq, ChoiceRun] = {}
+        self._masks = MaskPool()
+        self._waiting_on_masks: list[ChoiceRun] = []  # picks that wait for a grammar mask
+        self._only_masks_left = False  # the last step had nothing to do but wait for masks
         self._saved: dict[int, ctypes.Array[ctypes.c_uint8]] = {}  # host cache, by entry id
         self._counters = MetricCounters()
         self._step_began: float | None = None  # when the running step began; None: idle
@@ -122,11 +138,14 @@ class EngineWorker:
         self.abort_all()
         self._inbox.put(_STOP)
         self._thread.join(timeout)
+        self._masks.close()
 
     # -- the engine thread ---------------------------------------------------------------
     def _loop(self) -> None:
         while True:
-            if not self._take_jobs(block=self._scheduler.is_idle):
+            waits = self._only_masks_left
+            if not self._take_jobs(block=self._scheduler.is_idle or waits,
+                                   timeout=_MASK_POLL if waits else None):
                 break
             self._step_began = time.perf_counter()
             try:
@@ -145,16 +164,18 @@ class EngineWorker:
         self._report_done_jobs()
         self._refuse_inbox()
 
-    def _take_jobs(self, *, block: bool) -> bool:
+    def _take_jobs(self, *, block: bool, timeout: float | None = None) -> bool:
         """Move submitted jobs into the scheduler; False when told to stop."""
         while True:
             try:
-                job = self._inbox.get(block=block)
+                job = self._inbox.get(block=block, timeout=timeout)
             except queue.Empty:
                 return True
             block = False
             if job is _STOP:
                 return False
+            if isinstance(job, _Wake):
+                continue
             if self._is_stopping:
                 self._unqueue()
                 job.sink.on_error(ModelUnavailable(_SHUTTING_DOWN))
@@ -187,7 +208,12 @@ class EngineWorker:
 
     def _step(self) -> None:
         started = time.perf_counter()
+        self._resume_picks()
         step = self._scheduler.schedule()
+        self._only_masks_left = bool(self._waiting_on_masks) and not (
+            step.num_tokens or step.admissions or step.out_of_space)
+        if self._only_masks_left:
+            return
         for seq in step.out_of_space:
             _log.warning("slot %d is full (%d tokens): ending its sequence with 'length'",
                          seq.slot.index if seq.slot else -1, seq.position)
@@ -238,7 +264,11 @@ class EngineWorker:
             decode_seconds += decoded - started
             for slot, index in outputs.items():
                 choice = self._choices[by_slot[slot]]
-                picks.append((choice, self._pick(choice, index)))
+                picked = self._pick(choice, index)
+                if isinstance(picked, MaskWait):
+                    self._wait_for_mask(choice, picked)
+                else:
+                    picks.append((choice, picked))
             pick_seconds += time.perf_counter() - decoded
         return picks, decode_seconds, pick_seconds
 
@@ -265,10 +295,13 @@ class EngineWorker:
                 self._unqueue()
             choice.begin(self._model)
 
-    def _pick(self, choice: ChoiceRun, index: int) -> int | None:
-        """``choice``'s next token from batch row ``index``; None when it ends."""
+    def _pick(self, choice: ChoiceRun, index: int | None) -> int | MaskWait | None:
+        """``choice``'s next token from batch row ``index`` (None: finish the pick that
+        waited for its mask); None when the choice ends, a MaskWait while its pick waits."""
         try:
-            return choice.advance(self._model, self._context, index)
+            if index is None:
+                return choice.resume(self._model)
+            return choice.advance(self._model, self._context, index, masks=self._masks)
         except RequestError as exc:  # the request's own constraint dead-ends: it fails
             _log.info("a request failed while generating: %s", exc.message)
             choice.run.job.abort(exc)
@@ -277,6 +310,25 @@ class EngineWorker:
             _log.exception("sampling failed")
             choice.run.job.abort(exc)
             return None
+
+    def _wait_for_mask(self, choice: ChoiceRun, wait: MaskWait) -> None:
+        """``choice`` sits out the decodes until its mask is ready (its token is pending)."""
+        self._waiting_on_masks.append(choice)
+        wait.mask.add_done_callback(lambda _: self._inbox.put(_WAKE))
+
+    def _resume_picks(self) -> None:
+        """Finish the picks whose masks are ready; forget those of choices that ended."""
+        for choice in list(self._waiting_on_masks):
+            if choice.ended is None and choice.waiting is not None:
+                if not choice.waiting.is_ready:
+                    continue
+                token = self._pick(choice, None)
+                if token is None:
+                    self._end_choice(choice, choice.ended or EndReason.CANCELLED)
+                else:
+                    assert not isinstance(token, MaskWait)
+                    self._scheduler.sampled(choice.seq, token)
+            self._waiting_on_masks.remove(choice)
 
     def _end_choice(self, choice: ChoiceRun, reason: EndReason) -> None:
         choice.end(reason)
@@ -330,7 +382,7 @@ class EngineWorker:
                 job = self._inbox.get_nowait()
             except queue.Empty:
                 return
-            if job is not None:
+            if isinstance(job, GenerationJob):
                 self._unqueue()
                 job.sink.on_error(error or ModelUnavailable(_SHUTTING_DOWN))
 

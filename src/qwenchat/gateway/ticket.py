@@ -7,20 +7,33 @@ limits and quota), :meth:`observe` for every ChatEvent, and ends with exactly on
 :meth:`complete` (awaited before the response's final frame: the row is then committed),
 :meth:`fail` (an error answer) or :meth:`abandon` (the client left).
 
+A ticket is handed everything it uses (see :meth:`Gateway.ticket`): the authenticator, the
+:class:`~qwenchat.gateway.budget.Budget` it is admitted against, the ledger, the metrics
+and a way to run work in the background.
+
 Admission reserves the prompt and the whole possible output against the token windows and
 the quota, so concurrent requests cannot overshoot them; the end settles the charge to what
 was used (the usage reported, else the prompt and one token per generated delta seen). A
 request refused after admission without generating anything (queue full, its deadline in
 the queue, no model or replica to answer: a 503) gets its whole charge back, request
-included. The end also lets go of the key's in-flight count, and records metrics.
+included.
+
+The end has one owner, :meth:`Ticket._end`: the first of complete / fail / abandon decides
+the request's :class:`Outcome`, and every later call changes nothing. The end lets go of
+the key's in-flight place, records metrics and the row, and settles the charge. A complete
+response's settling and commit are awaited by :meth:`complete`; every other end records its
+row at once and settles in the background, except an abandoned generation's, whose row
+waits there for the usage the generation counted once stopped.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from enum import Enum
+from typing import Any
 
 from qwenchat.core import ChatEvent, ContentDelta, Finish, ReasoningDelta, ToolCallDelta, Usage
 from qwenchat.errors import (
@@ -31,21 +44,54 @@ from qwenchat.errors import (
     RateLimited,
     ServerOverloaded,
 )
+from qwenchat.gateway.auth import Authenticator
+from qwenchat.gateway.budget import Budget
 from qwenchat.gateway.keys import ApiKey
-from qwenchat.gateway.ledger import UsageRow
+from qwenchat.gateway.ledger import Ledger, UsageRow
 from qwenchat.gateway.limits import Admission, Rule
-
-if TYPE_CHECKING:
-    from qwenchat.gateway.gateway import Gateway
+from qwenchat.gateway.metrics import GatewayMetrics
 
 CLIENT_CLOSED = 499  # nginx's status for a client that went away
+CLIENT_CLOSED_CODE = "client_closed_request"
+
+FinalUsage = Callable[[], Awaitable[Usage | None]]
+"""What a generation counted once it stopped (None: it cannot say)."""
+
+Spawn = Callable[[Coroutine[Any, Any, None]], None]
+"""Runs work in the background, kept until it is done."""
+
+
+class Outcome(str, Enum):
+    """How a request ended."""
+
+    COMPLETE = "complete"    # the whole response was sent
+    FAILED = "failed"        # it was answered with an error
+    ABANDONED = "abandoned"  # the client went away first
+
+
+@dataclass(frozen=True, slots=True)
+class _Ending:
+    """A request's end as decided: its outcome, its row's status and error code, the error
+    answered, and whether the whole charge goes back (refused before any output)."""
+
+    outcome: Outcome
+    status: int
+    code: str | None = None
+    error: QwenchatError | None = None
+    refund: bool = False
 
 
 class Ticket:
     """The gateway's view of one request; see the module docstring for the call order."""
 
-    def __init__(self, gateway: Gateway, request_id: str, *, stream: bool) -> None:
-        self._gateway = gateway
+    def __init__(self, request_id: str, *, stream: bool, authenticator: Authenticator,
+                 budget: Budget, ledger: Ledger, metrics: GatewayMetrics,
+                 spawn: Spawn) -> None:
+        self._authenticator = authenticator
+        self._budget = budget
+        self._ledger = ledger
+        self._metrics = metrics
+        self._spawn = spawn
         self.request_id = request_id
         self.stream = stream
         self.key: ApiKey | None = None
@@ -57,26 +103,31 @@ class Ticket:
         self._started = time.perf_counter()
         self._first_token: float | None = None
         self._finish_reason: str | None = None
-        self._usage = self._admitted = Usage(prompt_tokens=0, completion_tokens=0)
+        self._prompt_tokens = 0
+        self._reported: Usage | None = None
         self._rules: Sequence[Rule] = ()
         self._admission: Admission | None = None
         self._num_deltas = 0
         self._holds_key = False
-        self._is_open = False
-        self._is_abandoned = False
-        self._is_ended = False
+        self._is_routed = False
+        self._ending: _Ending | None = None
+
+    @property
+    def outcome(self) -> Outcome | None:
+        """How the request ended (None while it is open)."""
+        return None if self._ending is None else self._ending.outcome
 
     async def authenticate(self, authorization: str | None) -> None:
         """Find the caller's key (401 ``invalid_api_key`` if it is needed and not valid)."""
-        self.key = await self._gateway.authenticator.authenticate(authorization)
+        self.key = await self._authenticator.authenticate(authorization)
 
     def route(self, model: str, deployment: str) -> None:
         """The request is for ``model``, served by ``deployment``; 403 if the key may not."""
         self.model, self.deployment, self._label = model, deployment, model
         if self.key is not None and not self.key.allows(model):
             raise AccessDenied(f"The API key may not use the model `{model}`.")
-        self._gateway.metrics.in_progress.labels(model).inc()
-        self._is_open = True
+        self._metrics.in_progress.labels(model).inc()
+        self._is_routed = True
 
     def name_model(self, model: str, *, is_served: bool) -> None:
         """The model a request refused before :meth:`route` asked for (for its row)."""
@@ -88,13 +139,12 @@ class Ticket:
         """Hold one of the key's in-flight places, then check the rate limits and quota and
         charge them the request and ``prompt_tokens + max_output_tokens``; 429 if any
         refuses."""
-        self._holds_key = self._gateway.hold(self.key)
-        rules = await self._gateway.rules_for(self.key, self.model)
+        self._holds_key = self._budget.hold(self.key)
+        rules = await self._budget.rules_for(self.key, self.model)
         if rules:
-            self._admission = await self._gateway.admit(rules,
-                                                        prompt_tokens + max_output_tokens)
+            self._admission = await self._budget.admit(rules, prompt_tokens + max_output_tokens)
             self._rules = rules
-        self._usage = self._admitted = Usage(prompt_tokens=prompt_tokens, completion_tokens=0)
+        self._prompt_tokens = prompt_tokens
 
     def observe(self, event: ChatEvent) -> None:
         """Note the first generated text, the first choice's finish reason and the usage."""
@@ -106,38 +156,27 @@ class Ticket:
             if self._finish_reason is None or event.choice == 0:
                 self._finish_reason = event.reason.value
         elif isinstance(event, Usage):
-            self._usage = event
+            self._reported = event
 
     async def complete(self) -> None:
         """The response is whole: charge, record and wait until the row is committed."""
-        row = self._end(200, None)
-        if row is not None:
-            await self._settle()
-            await self._gateway.ledger.record_durably(row)
+        commit = self._end(_Ending(Outcome.COMPLETE, 200))
+        if commit is not None:
+            await commit
 
     def fail(self, error: QwenchatError) -> None:
         """The request is answered with ``error``; its row is recorded without waiting. A
         refusal after admission, before any output, gives the charge back; any other
         failure is charged what was generated."""
-        if self._is_ended or self._is_abandoned:
-            return
-        refunded = self._admission is not None and self._is_refused(error)
-        if refunded:
-            self._usage = Usage(prompt_tokens=0, completion_tokens=0)
-        elif self._usage is self._admitted:  # no usage reported: what was seen generated
-            self._usage = Usage(prompt_tokens=self._admitted.prompt_tokens,
-                                completion_tokens=self._num_deltas)
-        row = self._end(error.status, error.code)
-        if row is None:
-            return
-        if isinstance(error, RateLimited):
-            self._gateway.metrics.rejections.labels(self._label, error.code).inc()
-        if isinstance(error, AuthenticationError):  # counted, not one row each (bounded)
-            self._gateway.ledger.count_refusal(row, self._label)
-        else:
-            self._gateway.ledger.record(row)
-        if self._admission is not None:
-            self._gateway.spawn(self._settle(refund=refunded))
+        refund = self._admission is not None and self._is_refused(error)
+        self._end(_Ending(Outcome.FAILED, error.status, error.code, error=error,
+                          refund=refund))
+
+    def abandon(self, final_usage: FinalUsage | None = None) -> None:
+        """The client went away before the end: a 499 row. With ``final_usage`` (what the
+        generation counted once stopped), the row and the charge of the tokens generated
+        wait for it in the background, so leaving early does not escape the limits."""
+        self._end(_Ending(Outcome.ABANDONED, CLIENT_CLOSED, CLIENT_CLOSED_CODE), final_usage)
 
     def _is_refused(self, error: QwenchatError) -> bool:
         """Whether ``error`` refused the request without generating anything (engine queue
@@ -145,82 +184,105 @@ class Ticket:
         return (isinstance(error, (ServerOverloaded, ModelUnavailable))
                 and self._first_token is None and self._num_deltas == 0)
 
-    def abandon(self, final_usage: Callable[[], Awaitable[Usage | None]] | None = None) -> None:
-        """The client went away before the end: a 499 row. With ``final_usage`` (what the
-        generation counted once stopped), the row and the charge of the tokens generated
-        wait for it in the background, so leaving early does not escape the limits."""
-        if self._is_ended or self._is_abandoned:
-            return
-        if final_usage is None:  # gone before the stream started: nothing was generated
-            row = self._end(CLIENT_CLOSED, "client_closed_request")
-            if row is not None:
-                if self._admission is not None:
-                    self._gateway.spawn(self._settle())
-                self._gateway.ledger.record(row)
-            return
-        self._is_abandoned = True
-        self._gateway.spawn(self._settle_abandoned(final_usage))
+    def _end(self, ending: _Ending, final_usage: FinalUsage | None = None
+             ) -> Coroutine[Any, Any, None] | None:
+        """End the request as ``ending`` unless it has ended already: the one place an end
+        is decided, so the first call wins and any later one changes nothing.
 
-    async def _settle_abandoned(self, final_usage: Callable[[], Awaitable[Usage | None]]
-                                ) -> None:
-        usage = await final_usage()
-        if usage is not None:
-            self._usage = usage
-        elif self._usage is self._admitted:
-            self._usage = Usage(prompt_tokens=self._admitted.prompt_tokens,
-                                completion_tokens=self._num_deltas)
-        row = self._end(CLIENT_CLOSED, "client_closed_request")
-        if row is not None:
-            await self._settle()
-            self._gateway.ledger.record(row)
+        With ``final_usage``, the rest waits in the background for the usage the stopped
+        generation counted. Otherwise the row is made now; a complete response returns the
+        settling of its charge and the commit of its row, for :meth:`complete` to await,
+        and any other end records its row at once and settles in the background.
+        """
+        if self._ending is not None:
+            return None
+        self._ending = ending
+        if final_usage is not None:
+            self._spawn(self._end_when_stopped(ending, final_usage))
+            return None
+        used = self._used(ending)
+        row = self._close(ending, used)
+        if ending.outcome is Outcome.COMPLETE:
+            return self._commit(ending, row, used)
+        self._record(ending, row)
+        if self._admission is not None:
+            self._spawn(self._settle(ending, used))
+        return None
 
-    async def _settle(self, *, refund: bool = False) -> None:
-        """Settle the admission's charge to the tokens used (an upstream counts the prompt
-        itself, so its count replaces the estimate), or give it all back."""
+    async def _end_when_stopped(self, ending: _Ending, final_usage: FinalUsage) -> None:
+        used = self._used(ending, await final_usage())
+        row = self._close(ending, used)
+        await self._settle(ending, used)
+        self._record(ending, row)
+
+    async def _commit(self, ending: _Ending, row: UsageRow, used: Usage) -> None:
+        await self._settle(ending, used)
+        await self._ledger.record_durably(row)
+
+    def _used(self, ending: _Ending, final: Usage | None = None) -> Usage:
+        """What the request is charged and recorded with: nothing for a refusal, else the
+        usage the generation counted or reported, else the prompt and one token per
+        generated delta seen."""
+        if ending.refund:
+            return Usage(prompt_tokens=0, completion_tokens=0)
+        if final is not None:
+            return final
+        if self._reported is not None:
+            return self._reported
+        return Usage(prompt_tokens=self._prompt_tokens, completion_tokens=self._num_deltas)
+
+    async def _settle(self, ending: _Ending, used: Usage) -> None:
+        """Settle the admission's charge to the tokens ``used`` (an upstream counts the
+        prompt itself, so its count replaces the estimate), or give it all back."""
         if self._admission is None:
             return
-        if refund:
-            await self._gateway.refund(self._rules, self._admission)
+        if ending.refund:
+            await self._budget.refund(self._rules, self._admission)
         else:
-            usage = self._usage
-            await self._gateway.settle(self._rules, self._admission,
-                                       usage.prompt_tokens + usage.completion_tokens)
+            await self._budget.settle(self._rules, self._admission,
+                                      used.prompt_tokens + used.completion_tokens)
 
-    def _end(self, status: int, code: str | None) -> UsageRow | None:
-        """The row of this request, once (None if it has already ended); metrics."""
-        if self._is_ended:
-            return None
-        self._is_ended = True
+    def _record(self, ending: _Ending, row: UsageRow) -> None:
+        """Hand the row of a request that did not complete to the ledger, without waiting."""
+        error = ending.error
+        if isinstance(error, RateLimited):
+            self._metrics.rejections.labels(self._label, error.code).inc()
+        if isinstance(error, AuthenticationError):  # counted, not one row each (bounded)
+            self._ledger.count_refusal(row, self._label)
+        else:
+            self._ledger.record(row)
+
+    def _close(self, ending: _Ending, used: Usage) -> UsageRow:
+        """Let go of the key's in-flight place, count the end in the metrics, and make the
+        request's row."""
         if self._holds_key and self.key is not None:
-            self._gateway.let_go(self.key)
-        now = time.perf_counter()
-        duration = now - self._started
+            self._budget.let_go(self.key)
+        duration = time.perf_counter() - self._started
         ttft = None if self._first_token is None else self._first_token - self._started
-        self._count(status, code, duration, ttft)
-        usage = self._usage
+        self._count(ending, used, duration, ttft)
+        is_complete = ending.outcome is Outcome.COMPLETE
         return UsageRow(
             created_at=self._created, request_id=self.request_id,
             key_id=self.key.id if self.key else None, model=self.model,
-            deployment=self.deployment, stream=self.stream, status=status, error_code=code,
-            finish_reason=self._finish_reason if status == 200 else None,
-            prompt_tokens=usage.prompt_tokens, cached_tokens=usage.cached_tokens,
-            completion_tokens=usage.completion_tokens, reasoning_tokens=usage.reasoning_tokens,
+            deployment=self.deployment, stream=self.stream, status=ending.status,
+            error_code=ending.code, finish_reason=self._finish_reason if is_complete else None,
+            prompt_tokens=used.prompt_tokens, cached_tokens=used.cached_tokens,
+            completion_tokens=used.completion_tokens, reasoning_tokens=used.reasoning_tokens,
             ttft_ms=None if ttft is None else ttft * 1000, duration_ms=duration * 1000,
         )
 
-    def _count(self, status: int, code: str | None, duration: float,
+    def _count(self, ending: _Ending, used: Usage, duration: float,
                ttft: float | None) -> None:
-        metrics, model = self._gateway.metrics, self._label
-        if self._is_open:
+        metrics, model = self._metrics, self._label
+        if self._is_routed:
             metrics.in_progress.labels(model).dec()
-        metrics.requests.labels(model, str(status), code or "").inc()
+        metrics.requests.labels(model, str(ending.status), ending.code or "").inc()
         metrics.duration.labels(model).observe(duration)
         if ttft is not None:
             metrics.ttft.labels(model).observe(ttft)
-        if status == 200:
-            usage = self._usage
-            for kind, count in (("prompt", usage.prompt_tokens),
-                                ("completion", usage.completion_tokens),
-                                ("cached", usage.cached_tokens),
-                                ("reasoning", usage.reasoning_tokens)):
+        if ending.outcome is Outcome.COMPLETE:
+            for kind, count in (("prompt", used.prompt_tokens),
+                                ("completion", used.completion_tokens),
+                                ("cached", used.cached_tokens),
+                                ("reasoning", used.reasoning_tokens)):
                 metrics.tokens.labels(model, kind).inc(count)

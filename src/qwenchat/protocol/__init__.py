@@ -1,4 +1,4 @@
-"""Wire formats of DashScope's compatible-mode chat API (API.md) <-> core values.
+"""Wire formats of DashScope's compatible-mode chat API (docs/api.md) <-> core values.
 
 Requests: ``parse_chat_request(body)`` turns body bytes into a ``core.ChatRequest`` and keeps
 every model-independent rule (``parse_chat_body`` also keeps the body's JSON object, which an
@@ -8,7 +8,7 @@ and ``max_tokens``. Both raise only ``errors.InvalidBody`` / ``errors.InvalidPar
 (pydantic never leaks out).
 
 Responses: ``CompletionAssembler`` (non-stream ``chat.completion``), ``ChunkEncoder``
-(``chat.completion.chunk`` dicts) and ``models_list`` build API.md's exact JSON shapes from
+(``chat.completion.chunk`` dicts) and ``models_list`` build docs/api.md's exact JSON shapes from
 ChatEvents; they are pure and do no I/O. Pydantic is used here and nowhere else in the
 library (besides settings).
 """

@@ -1,6 +1,6 @@
 """``ChunkEncoder``: ChatEvents -> ``chat.completion.chunk`` dicts for SSE frames.
 
-Rules kept (API.md "Streaming"): every chunk has the same ``id`` and ``created``, ``object``
+Rules kept (docs/api.md "Streaming"): every chunk has the same ``id`` and ``created``, ``object``
 ``chat.completion.chunk``, the requested ``model``, ``system_fingerprint: null`` and
 ``usage: null``; each chunk carries one choice, whose ``index`` is the event's choice. The
 first chunk of each choice is ``delta: {"role": "assistant", "content": ""}``. The first delta

@@ -1,6 +1,6 @@
 """``CompletionAssembler``: ChatEvents -> one non-stream ``chat.completion`` object.
 
-Rules kept (API.md "Response (non-stream)"): ``system_fingerprint`` is null; choices are
+Rules kept (docs/api.md "Response (non-stream)"): ``system_fingerprint`` is null; choices are
 sorted by index; ``message.content`` is a string, ``""`` (never null) when the choice only
 called tools; ``reasoning_content`` appears only when there was reasoning; ``tool_calls``
 appears only when there were calls, each ``{"index","id","type":"function","function":

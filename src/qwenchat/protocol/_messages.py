@@ -1,4 +1,4 @@
-"""``messages`` on the wire -> ``core.Message`` tuple, keeping API.md's message rules.
+"""``messages`` on the wire -> ``core.Message`` tuple, keeping docs/api.md's message rules.
 
 Rules kept here (all model-independent):
 - roles are system, user, assistant, tool; content is a string or a list of

@@ -1,6 +1,6 @@
 """Wire pieces shared by the response builders, plus ``/models`` and completion ids.
 
-Everything here is pure: core values in, plain JSON-ready dicts out, in API.md's shapes.
+Everything here is pure: core values in, plain JSON-ready dicts out, in docs/api.md's shapes.
 ``usage`` always carries ``prompt_tokens_details.cached_tokens`` and
 ``completion_tokens_details.reasoning_tokens``; logprobs use OpenAI's
 ``{"content": [{"token", "logprob", "bytes", "top_logprobs": [...]}]}`` shape.
@@ -21,7 +21,7 @@ def new_completion_id() -> str:
 
 
 def usage_dict(usage: Usage | None) -> dict[str, Any]:
-    """API.md's ``usage`` object; zeros when the backend reported none."""
+    """docs/api.md's ``usage`` object; zeros when the backend reported none."""
     usage = usage or Usage(prompt_tokens=0, completion_tokens=0)
     return {
         "prompt_tokens": usage.prompt_tokens,

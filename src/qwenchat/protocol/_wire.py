@@ -1,4 +1,4 @@
-"""Pydantic models of the chat-completion request body, in API.md's field order.
+"""Pydantic models of the chat-completion request body, in docs/api.md's field order.
 
 Rules kept here:
 - JSON types only (strict mode): ``"0.5"`` is not a number, ``1`` is not a boolean, but an

@@ -1,9 +1,9 @@
 """``Backend``: what answers the requests of some of the catalog's model ids.
 
 The service routes each request to the one backend that :meth:`~Backend.serves` its id's
-deployment (``local_backend.py``: the llama.cpp engines of this process;
+route (``local_backend.py``: the llama.cpp engines of this process;
 ``upstream_backend.py``: OpenAI-compatible replicas). :meth:`Backend.open` receives the
-request as a :class:`RoutedChat` — checked against its model, with the deployment the catalog
+request as a :class:`RoutedChat` — checked against its model, with the route the catalog
 resolved and the client's body as parsed JSON — and an :data:`Admit` callback, which it
 calls with the prompt's token count and :func:`max_output_tokens` before anything is queued
 or sent; it raises every refusal before the answer starts, and returns a ``PreparedChat``.
@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from qwenchat.catalog import Deployment
+from qwenchat.catalog import Route
 from qwenchat.core import ChatRequest, ModelProfile
 from qwenchat.engine import EngineHealth, EngineMetrics
 from qwenchat.errors import QwenchatError
@@ -35,7 +35,7 @@ class RoutedChat:
     """A request as a backend receives it."""
 
     request: ChatRequest  # checked against its model's rules (``check_for_model``)
-    deployment: Deployment  # what the catalog resolved the request's model id to
+    route: Route  # what the catalog resolved the request's model id to
     body: Mapping[str, Any]  # the client's body as parsed JSON, which an upstream forwards
 
 
@@ -54,8 +54,8 @@ class BackendStatus:
 class Backend(Protocol):
     """Serves the ids of the deployments it :meth:`serves`."""
 
-    def serves(self, deployment: Deployment) -> bool:
-        """Whether this backend answers ``deployment``'s requests."""
+    def serves(self, route: Route) -> bool:
+        """Whether this backend answers ``route``'s requests."""
         ...
 
     async def open(self, chat: RoutedChat, admit: Admit) -> PreparedChat:

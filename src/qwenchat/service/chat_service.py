@@ -1,9 +1,9 @@
 """``ChatService``: routes each request to the backend that serves its model id.
 
-The api layer resolves the id in the catalog once (the gateway needs the deployment's name
-before admission) and hands the service the parsed body and that deployment.
+The api layer resolves the id in the catalog once (the gateway needs the route's name
+before admission) and hands the service the parsed body and that route.
 :meth:`ChatService.open` applies the model's rules (``protocol.check_for_model``) and opens
-the request on the backend that serves the deployment (``backend.py``), which admits and
+the request on the backend that serves the route (``backend.py``), which admits and
 queues or sends it, raising every refusal (errors.py) before the answer starts; the
 returned ``PreparedChat`` then yields the ChatEvents and finally the ``Usage``. Everything
 else fans out to all backends: start, load, status, the watchdog, abort and stop.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from qwenchat.catalog import Catalog, Deployment
+from qwenchat.catalog import Catalog, Route
 from qwenchat.engine import EngineHealth
 from qwenchat.errors import ModelUnavailable
 from qwenchat.protocol import ChatBody, check_for_model
@@ -38,13 +38,13 @@ class ChatService:
         return cls(catalog, [LocalBackend(catalog, settings),
                              UpstreamBackend(catalog, deployments or {})])
 
-    async def open(self, body: ChatBody, deployment: Deployment, admit: Admit) -> PreparedChat:
+    async def open(self, body: ChatBody, route: Route, admit: Admit) -> PreparedChat:
         """Check ``body``'s request against its model and open it on the backend serving
-        ``deployment`` (503 if none does); ``admit`` may refuse it before it starts."""
-        request = check_for_model(body.request, deployment.profile)
+        ``route`` (503 if none does); ``admit`` may refuse it before it starts."""
+        request = check_for_model(body.request, route.profile)
         for backend in self.backends:
-            if backend.serves(deployment):
-                return await backend.open(RoutedChat(request, deployment, body.fields), admit)
+            if backend.serves(route):
+                return await backend.open(RoutedChat(request, route, body.fields), admit)
         raise ModelUnavailable()
 
     def status(self) -> BackendStatus:

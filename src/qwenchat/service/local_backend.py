@@ -1,4 +1,4 @@
-"""``LocalBackend``: the ids whose deployment is a GGUF file, answered by this process's
+"""``LocalBackend``: the ids whose route is a GGUF file, answered by this process's
 llama.cpp engines (one ``LocalEngine`` per distinct file of the catalog).
 
 Opening a request compiles it off the event loop: the Qwen chat template renders the prompt
@@ -19,9 +19,10 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from qwenchat.catalog import Catalog, Deployment
+from qwenchat.catalog import Catalog, Route
 from qwenchat.chat import ChatTemplate, ChoiceOutput, OutputParser, PromptPlan, plan_prompt
 from qwenchat.core import ChatEvent, ChatRequest, ModelProfile, Usage
+from qwenchat.core.qwen_format import END_REASONING
 from qwenchat.engine import (
     Constraint,
     EngineConfig,
@@ -44,8 +45,6 @@ from qwenchat.settings import EngineSettings
 
 _log = logging.getLogger("qwenchat.service")
 
-# Injected when a thinking budget is spent: closes the reasoning the way Qwen3 does.
-END_REASONING = "\n</think>\n\n"
 
 
 @dataclass
@@ -114,18 +113,18 @@ class LocalBackend:
         }
         self._templates: dict[Path, ChatTemplate] = {}
 
-    def serves(self, deployment: Deployment) -> bool:
-        return deployment.model_file in self._engines
+    def serves(self, route: Route) -> bool:
+        return route.model_file in self._engines
 
     async def open(self, chat: RoutedChat, admit: Admit) -> LocalChat:
         """Render, tokenize and check the request, admit it and queue it on its engine."""
         started = time.perf_counter()
-        request, profile = chat.request, chat.deployment.profile
-        assert chat.deployment.model_file is not None  # see serves()
-        engine = self._engines[chat.deployment.model_file]
+        request, profile = chat.request, chat.route.profile
+        assert chat.route.model_file is not None  # see serves()
+        engine = self._engines[chat.route.model_file]
         if not engine.is_ready:
             raise ModelUnavailable()
-        template = self._templates[chat.deployment.model_file]
+        template = self._templates[chat.route.model_file]
         plan, prompt, constraint = await asyncio.to_thread(self._compile, engine, template,
                                                            request)
         sink = EventSink(asyncio.get_running_loop(), self._outputs(engine, request, plan))

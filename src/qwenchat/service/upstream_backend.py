@@ -1,4 +1,4 @@
-"""``UpstreamBackend``: the ids whose deployment is an upstream model, answered by the
+"""``UpstreamBackend``: the ids whose route is an upstream model, answered by the
 replicas of its ``[deployments.<name>]`` (``qwenchat.upstream.Upstream``).
 
 Opening a request estimates its prompt's size from the client's body (the upstream counts
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
-from qwenchat.catalog import Catalog, Deployment
+from qwenchat.catalog import Catalog, Route
 from qwenchat.engine import EngineHealth
 from qwenchat.service.backend import Admit, BackendStatus, RoutedChat, max_output_tokens
 from qwenchat.settings import UpstreamDeployment
@@ -27,13 +27,13 @@ class UpstreamBackend:
                            for name, config in deployments.items()
                            if name in catalog.upstream_deployments()}
 
-    def serves(self, deployment: Deployment) -> bool:
-        return (deployment.upstream is not None
-                and deployment.upstream.deployment in self._upstreams)
+    def serves(self, route: Route) -> bool:
+        return (route.upstream is not None
+                and route.upstream.deployment in self._upstreams)
 
     async def open(self, chat: RoutedChat, admit: Admit) -> UpstreamCall:
         """Admit the request by its estimated size, then open it on a replica."""
-        request, profile, target = chat.request, chat.deployment.profile, chat.deployment.upstream
+        request, profile, target = chat.request, chat.route.profile, chat.route.upstream
         assert target is not None  # see serves()
         # up to the body cap (6 MiB): measured in a worker thread, never on the event loop
         estimate = await asyncio.to_thread(estimate_prompt_tokens, chat.body)

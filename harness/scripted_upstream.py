@@ -1,5 +1,7 @@
 """A scripted OpenAI-compatible upstream for the gateway benchmarks: fixed answers, cheaply.
 
+:class:`ScriptedUpstream` starts it on a free port (the server runs as this module).
+
 It answers ``POST /v1/chat/completions`` with the same reply every time, ``--chunks``
 pieces long: one ``chat.completion`` JSON, or, when the request streams, an SSE stream of a
 role chunk, one chunk per piece, a finish chunk, the usage chunk (with
@@ -18,7 +20,7 @@ It is a raw HTTP/1.1 server on asyncio streams and uvloop: keep-alive, bodies by
 Content-Length only (a request without one gets 411), 10-25 µs of CPU per request, so the
 gateways in front of it dominate what is measured.
 
-    .venv/bin/python bench/scripted_upstream.py --port 8001 [--chunks 16]
+    .venv/bin/python -m harness.scripted_upstream --port 8001 [--chunks 16]
 """
 
 from __future__ import annotations
@@ -26,10 +28,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import uvloop
+
+from harness.process import Command, free_port
 
 MODEL = "fake-model"
 PROMPT_TOKENS = 20
@@ -176,6 +183,21 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=16, help="content pieces per reply")
     args = parser.parse_args()
     uvloop.run(serve(args.port, args.chunks))
+
+
+class ScriptedUpstream(Command):
+    """This upstream, ``num_chunks`` pieces a reply, on a free port, logging to ``log_path``;
+    ``url`` is its root (the OpenAI base URL is ``url``/v1)."""
+
+    def __init__(self, log_path: Path, num_chunks: int = 16) -> None:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        super().__init__("scripted-upstream",
+                         [sys.executable, "-m", "harness.scripted_upstream", "--port", str(port),
+                          "--chunks", str(num_chunks)],
+                         f"{self.url}/v1/models", env=dict(os.environ), port=port,
+                         workdir=log_path.parent, log_path=log_path, ready_timeout=180.0,
+                         cwd=Path(__file__).resolve().parents[1])
 
 
 if __name__ == "__main__":

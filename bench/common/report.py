@@ -7,7 +7,7 @@ import platform
 import re
 from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
+BENCHMARKS = Path(__file__).resolve().parents[2] / "BENCHMARKS.md"
 
 
 def write_section(title: str, command: str, body: str) -> None:
