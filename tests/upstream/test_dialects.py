@@ -60,6 +60,21 @@ def test_an_unset_max_tokens_is_the_ids_default_but_for_vllm(dialect: Dialect) -
         assert out["max_tokens"] == BUILTIN_PROFILES["qwen3.6-plus"].max_output
 
 
+@pytest.mark.parametrize("dialect", list(Dialect))
+def test_max_completion_tokens_reaches_every_dialect(dialect: Dialect) -> None:
+    out = translated(dialect, max_tokens=100, max_completion_tokens=40)
+    if dialect is Dialect.DASHSCOPE:  # both, as sent: DashScope applies them itself
+        assert (out["max_tokens"], out["max_completion_tokens"]) == (100, 40)
+    elif dialect is Dialect.LLAMA_SERVER:  # one limit on everything, under its own name
+        assert out["max_tokens"] == 40 and "max_completion_tokens" not in out
+    else:  # one limit on everything, under the name they document for it
+        assert out["max_completion_tokens"] == 40 and "max_tokens" not in out
+    smaller_answer = translated(dialect, max_tokens=30, max_completion_tokens=40)
+    assert 30 in (smaller_answer.get("max_tokens"), smaller_answer.get("max_completion_tokens"))
+    alone = translated(dialect, max_completion_tokens=40)
+    assert alone.get("max_completion_tokens", alone.get("max_tokens")) == 40
+
+
 @pytest.mark.parametrize("dialect", [Dialect.VLLM, Dialect.SGLANG, Dialect.LLAMA_SERVER])
 def test_template_dialects_get_the_thinking_switch_as_a_template_argument(
         dialect: Dialect) -> None:

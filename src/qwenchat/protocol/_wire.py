@@ -118,6 +118,7 @@ class WireChatRequest(_Wire):
     presence_penalty: float | None = None
     repetition_penalty: float | None = None
     max_tokens: int | None = None
+    max_completion_tokens: int | None = None
     n: int | None = None
     seed: int | None = None
     stop: Any = None

@@ -131,6 +131,7 @@ class LocalBackend:
         thinks = plan.thinking
         job = GenerationJob(
             prompt=prompt, sampling=request.sampling, max_tokens=checked_max_tokens(request),
+            max_completion_tokens=request.sampling.max_completion_tokens,
             sink=sink, n=request.n, constraint=constraint,
             grammar_covers_reasoning=request.grammar is not None,
             thinking_budget=request.thinking_budget if thinks else None,

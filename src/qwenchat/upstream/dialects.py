@@ -12,6 +12,11 @@ ways a client must not choose). Besides:
   except that ``vllm`` gets none when the client set none: vLLM refuses a ``max_tokens`` above
   its context length (400), which the ids' defaults (65,536 for qwen3.6-plus) exceed on most
   deployments, and unset it stops where the context ends;
+* ``max_completion_tokens`` (reasoning and answer together) goes to ``dashscope`` as sent,
+  beside ``max_tokens``. The other dialects have one limit on everything generated, so they
+  get the smaller of the two as that one limit: ``vllm``, ``sglang`` and ``openai`` as
+  ``max_completion_tokens`` (the name they document for it), ``llama-server`` as
+  ``max_tokens``;
 * thinking: ``dashscope`` gets ``enable_thinking`` (resolved) and ``thinking_budget`` as they
   are; ``vllm``, ``sglang`` and ``llama-server`` get ``chat_template_kwargs.enable_thinking``,
   and ``vllm`` the budget as ``thinking_token_budget``; ``openai`` gets neither;
@@ -97,18 +102,15 @@ def upstream_body(body: Mapping[str, Any], request: ChatRequest, model: str,
     """The body to send upstream for a client's ``body`` (``request`` is its checked form);
     ``allow_search``: the deployment lets ``enable_search`` through (DashScope only)."""
     known = _KNOWN_FIELDS[dialect] - (frozenset() if allow_search else _SEARCH)
-    out = {key: value for key, value in body.items() if key in known}
+    limits = frozenset({"max_tokens", "max_completion_tokens"})
+    out = {key: value for key, value in body.items() if key in known - limits}
     dropped = sorted(key for key in body if key not in known)
     if dropped:
         _log.info("not forwarded to the %s upstream: %s", dialect.value, ", ".join(dropped))
     out["model"] = model
     out["stream"] = True
     out["stream_options"] = {"include_usage": True}
-    if dialect is Dialect.VLLM and body.get("max_tokens") is None:
-        out.pop("max_tokens", None)
-    else:
-        out["max_tokens"] = request.sampling.max_tokens
-    out.pop("max_completion_tokens", None)
+    out.update(_output_limits(body, request, dialect))
     thinking = bool(request.enable_thinking)
     if dialect is Dialect.DASHSCOPE:
         out["enable_thinking"] = thinking
@@ -121,6 +123,22 @@ def upstream_body(body: Mapping[str, Any], request: ChatRequest, model: str,
     if dialect is Dialect.VLLM:
         out["messages"] = [_reasoning_as_vllm(message) for message in body["messages"]]
     return out
+
+
+def _output_limits(body: Mapping[str, Any], request: ChatRequest,
+                   dialect: Dialect) -> dict[str, int]:
+    """The output-limit fields for ``dialect`` (replacing any the client sent)."""
+    answer = request.sampling.max_tokens
+    if dialect is Dialect.VLLM and body.get("max_tokens") is None:
+        answer = None
+    total = request.sampling.max_completion_tokens
+    if dialect is Dialect.DASHSCOPE or total is None:
+        limits = {"max_tokens": answer, "max_completion_tokens": total}
+    else:
+        limit = total if answer is None else min(answer, total)
+        name = "max_tokens" if dialect is Dialect.LLAMA_SERVER else "max_completion_tokens"
+        limits = {name: limit}
+    return {name: value for name, value in limits.items() if value is not None}
 
 
 def _reasoning_as_vllm(message: Any) -> Any:
