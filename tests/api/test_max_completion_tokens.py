@@ -23,7 +23,9 @@ from langchain_openai import ChatOpenAI
 STARTER_NO_EOS = {"2": -100}  # the starter's <|im_end|>
 ASK: dict[str, Any] = {"model": "qwen-plus", "logit_bias": STARTER_NO_EOS,
                        "messages": [{"role": "user", "content": "Tell me a long story."}]}
-QWEN3_NO_EOS = {str(t): -100 for t in (151643, 151645, 151662, 151663, 151664)}
+# the fixture's end-of-generation ids; llama.cpp reads its '</s>' (128247) as one too
+QWEN3_NO_EOS = {str(t): -100 for t in (151643, 151645, 151662, 151663, 151664, 128247)}
+QWEN3_THINK_TAGS = {"151667": 30, "151668": 30}  # <think>, </think> as Qwen's special tokens
 REASONING = "<think>\nThe user asks about France, so the answer is its capital city.\n</think>\n\n"
 QWEN3: dict[str, Any] = {
     "model": "qwen3.6-plus", "messages": [{"role": "user", "content": "Capital of France?"}],
@@ -118,7 +120,8 @@ def test_a_thinking_budget_closes_the_reasoning_inside_the_limit(qwen3_server: S
                                                                  stream: bool) -> None:
     grammar = 'root ::= "<think>\\n" [ab]+ "\\n</think>\\n\\n" [xy]+'
     limited = {**QWEN3, "max_tokens": 100, "max_completion_tokens": 14,
-               "logit_bias": QWEN3_NO_EOS, "temperature": 1.0, "seed": 1,
+               "logit_bias": {**QWEN3_NO_EOS, **QWEN3_THINK_TAGS}, "temperature": 1.0,
+               "seed": 1,
                "extra_body": {"grammar": grammar, "thinking_budget": 3}}
     with sdk(qwen3_server.url) as client:
         if stream:
@@ -158,38 +161,39 @@ def keyed(starter_model: Path,
 def test_the_gateway_reserves_the_limit_and_settles_what_was_used(
         keyed: tuple[ServerProcess, Path]) -> None:
     server, home = keyed
-    secret = create_key(home, "reserve", "--tpm", "1000")
+    secret = create_key(home, "reserve", "--quota-tokens", "1000")
     url = f"{server.url}/compatible-mode/v1/chat/completions"
     headers = {"Authorization": f"Bearer {secret}"}
     small = {**ASK, "max_tokens": 990, "max_completion_tokens": 5}
 
-    # A stream that may generate 990 tokens holds that much of the minute while it runs...
+    # A stream that may generate 990 tokens holds that much of the quota while it runs...
     with httpx.stream("POST", url, headers=headers, timeout=60,
                       json={**ASK, "max_completion_tokens": 990, "stream": True}) as big:
         next(big.iter_lines())  # admitted and generating
         refused = httpx.post(url, headers=headers, json=small, timeout=60)
         assert refused.status_code == 429, refused.text
-    abandoned = wait_for_row(home, requests=2)  # the 429 and the abandoned stream (a 499)
-    # ...one limited to 5 holds only its prompt and 5, whatever its max_tokens, and each
-    # charge is settled to what was used: the minute holds far less than 1000 afterwards.
+    wait_for_report(home, requests=2)  # the 429 and the abandoned stream (a 499)
+    # ...and is settled to what it used when it ends; one limited to 5 holds only its
+    # prompt and 5, whatever its max_tokens, so another fits beside it.
     with httpx.stream("POST", url, headers=headers, timeout=60,
                       json={**small, "stream": True}) as held:
         next(held.iter_lines())
         beside = httpx.post(url, headers=headers, json=small, timeout=60)
         assert beside.status_code == 200, beside.text
     assert beside.json()["usage"]["completion_tokens"] == 5
-    after = wait_for_row(home, requests=4)
-    assert after["completion_tokens"] == abandoned["completion_tokens"] + 10
-    assert httpx.post(url, headers=headers, json=small, timeout=60).status_code == 200
+    row, quota = wait_for_report(home, requests=4)
+    assert quota["used_tokens"] == row["prompt_tokens"] + row["completion_tokens"] < 1000
 
 
-def wait_for_row(home: Path, requests: int) -> dict[str, Any]:
-    """The key's usage row once it counts ``requests`` requests."""
+def wait_for_report(home: Path, requests: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The key's usage row and quota once the row counts ``requests`` requests."""
     deadline = time.monotonic() + 20
     while True:
-        usage = json.loads(run_cli(home, "usage", "--json", "--key", "reserve").stdout)["usage"]
+        report = json.loads(run_cli(home, "usage", "--json", "--key", "reserve").stdout)
+        usage = report["usage"]
         if usage and usage[0]["requests"] >= requests:
             assert len(usage) == 1 and usage[0]["requests"] == requests
-            return dict(usage[0])
+            quota = next(q for q in report["quotas"] if q["key_name"] == "reserve")
+            return dict(usage[0]), dict(quota)
         assert time.monotonic() < deadline, f"fewer than {requests} requests were recorded"
         time.sleep(0.2)
