@@ -150,7 +150,7 @@ def test_upstream_errors_map_to_dashscope_envelopes() -> None:
 def test_fields_the_dialect_does_not_know_are_not_forwarded(dialect: Dialect) -> None:
     out = translated(dialect, chat_template="{{ secrets }}", priority=-100, ignore_eos=True,
                      top_k=20, repetition_penalty=1.1, grammar="root ::= \"a\"",
-                     enable_search=True, search_options={"forced_search": True})
+                     enable_search=False, search_options={"forced_search": True})
     assert not {"chat_template", "priority", "ignore_eos", "enable_search",
                 "search_options"} & set(out)
     assert ("top_k" in out) is (dialect is not Dialect.OPENAI)
@@ -165,6 +165,13 @@ def test_enable_search_reaches_dashscope_only_where_the_deployment_allows_it() -
                               BUILTIN_PROFILES["qwen3.6-plus"])
     allowed = upstream_body(body, request, "qwen-plus", Dialect.DASHSCOPE, allow_search=True)
     assert allowed["enable_search"] is True and allowed["search_options"]
-    for dialect in (Dialect.VLLM, Dialect.OPENAI):
-        assert "enable_search" not in upstream_body(body, request, "m", dialect,
-                                                    allow_search=True)
+    for dialect, allow in ((Dialect.DASHSCOPE, False), (Dialect.VLLM, True),
+                           (Dialect.OPENAI, True)):
+        with pytest.raises(InvalidParameter) as refused:  # no search would happen
+            upstream_body(body, request, "m", dialect, allow_search=allow)
+        assert refused.value.param == "enable_search"
+    off = {**body, "enable_search": False}
+    unsearched = check_for_model(parse_chat_request(json.dumps(off).encode()),
+                                 BUILTIN_PROFILES["qwen3.6-plus"])
+    assert "enable_search" not in upstream_body(off, unsearched, "m", Dialect.VLLM,
+                                                allow_search=True)

@@ -23,7 +23,8 @@ ways a client must not choose). Besides:
 * DashScope-only fields (``enable_thinking``, ``thinking_budget``, ``preserve_thinking``,
   ``translation_options``) are not sent to other dialects; ``enable_search`` and
   ``search_options`` (billed searches) reach DashScope only where the deployment sets
-  ``allow_search``;
+  ``allow_search``, and ``enable_search: true`` anywhere else is a 400 (no search would
+  happen);
 * ``top_k`` and ``repetition_penalty`` go to every dialect but ``openai``, llama-server
   getting the penalty under its own name, ``repeat_penalty``; ``grammar`` (GBNF) goes to
   llama-server only;
@@ -101,6 +102,9 @@ def upstream_body(body: Mapping[str, Any], request: ChatRequest, model: str,
                   dialect: Dialect, *, allow_search: bool = False) -> dict[str, Any]:
     """The body to send upstream for a client's ``body`` (``request`` is its checked form);
     ``allow_search``: the deployment lets ``enable_search`` through (DashScope only)."""
+    if request.enable_search and not (allow_search and dialect is Dialect.DASHSCOPE):
+        raise InvalidParameter(f"Web search (enable_search) is not available for the model "
+                               f"{request.model} on this server.", param="enable_search")
     known = _KNOWN_FIELDS[dialect] - (frozenset() if allow_search else _SEARCH)
     limits = frozenset({"max_tokens", "max_completion_tokens"})
     out = {key: value for key, value in body.items() if key in known - limits}
