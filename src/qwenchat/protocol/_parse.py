@@ -145,6 +145,9 @@ def _validate(data: dict[str, Any]) -> WireChatRequest:
 
 def _log_unknown(wire: WireChatRequest) -> None:
     names = sorted(wire.model_extra or {})
+    if wire.stream_options is not None:
+        names += [f"stream_options.{name}" for name in sorted(wire.stream_options.model_extra
+                                                              or {})]
     for i, message in enumerate(wire.messages):
         names += [f"messages[{i}].{name}" for name in sorted(message.model_extra or {})]
     if names:
