@@ -104,7 +104,7 @@ def check_for_model(request: ChatRequest, profile: ModelProfile) -> ChatRequest:
         request,
         enable_thinking=thinking,
         sampling=replace(
-            request.sampling,
+            sampling,
             max_tokens=_within_output_cap("max_tokens", sampling.max_tokens, profile)
             or profile.max_output,
             max_completion_tokens=_within_output_cap(

@@ -86,6 +86,7 @@ _OPENAI_FIELDS = frozenset({
     "parallel_tool_calls", "response_format", "logit_bias", "user"})
 _SAMPLING_EXTRAS = frozenset({"top_k", "repetition_penalty"})
 _SEARCH = frozenset({"enable_search", "search_options"})
+_OUTPUT_LIMITS = frozenset({"max_tokens", "max_completion_tokens"})  # see _output_limits
 _KNOWN_FIELDS = {
     Dialect.OPENAI: _OPENAI_FIELDS,
     Dialect.VLLM: _OPENAI_FIELDS | _SAMPLING_EXTRAS,
@@ -106,8 +107,7 @@ def upstream_body(body: Mapping[str, Any], request: ChatRequest, model: str,
         raise InvalidParameter(f"Web search (enable_search) is not available for the model "
                                f"{request.model} on this server.", param="enable_search")
     known = _KNOWN_FIELDS[dialect] - (frozenset() if allow_search else _SEARCH)
-    limits = frozenset({"max_tokens", "max_completion_tokens"})
-    out = {key: value for key, value in body.items() if key in known - limits}
+    out = {key: value for key, value in body.items() if key in known - _OUTPUT_LIMITS}
     dropped = sorted(key for key in body if key not in known)
     if dropped:
         _log.info("not forwarded to the %s upstream: %s", dialect.value, ", ".join(dropped))
