@@ -19,6 +19,7 @@ import pytest
 from harness.qwenchat import ServerProcess, create_key, run_cli, sdk
 from langchain_core.messages import AIMessageChunk
 from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
 
 STARTER_NO_EOS = {"2": -100}  # the starter's <|im_end|>
 ASK: dict[str, Any] = {"model": "qwen-plus", "logit_bias": STARTER_NO_EOS,
@@ -33,7 +34,7 @@ QWEN3: dict[str, Any] = {
 
 
 def langchain(url: str, **fields: Any) -> ChatOpenAI:
-    return ChatOpenAI(base_url=f"{url}/compatible-mode/v1", api_key="sk-test",  # type: ignore[arg-type]
+    return ChatOpenAI(base_url=f"{url}/compatible-mode/v1", api_key=SecretStr("sk-test"),
                       max_retries=0, stream_usage=True, **fields)
 
 
