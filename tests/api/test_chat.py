@@ -280,3 +280,16 @@ def test_grammar_extension_constrains_the_answer(client: openai.OpenAI,
         "model": "qwen-plus", "messages": QUESTION, "grammar": "root ::= ("})
     assert bad.status_code == 400
     assert bad.json()["error"]["param"] == "grammar"
+
+
+def test_fields_that_would_change_the_answer_unheard_are_400s(server: ServerProcess) -> None:
+    # enable_search: the embedded engine cannot search; reasoning_effort: no such knob here
+    for field, value in (("enable_search", True), ("reasoning_effort", "high")):
+        refused = httpx.post(f"{server.url}/v1/chat/completions", json={
+            "model": "qwen-plus", "messages": QUESTION, "max_tokens": 3, field: value})
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["param"] == field
+    allowed = httpx.post(f"{server.url}/v1/chat/completions", json={
+        "model": "qwen-plus", "messages": QUESTION, "max_tokens": 3, "enable_search": False,
+        "store": False, "service_tier": "auto"})
+    assert allowed.status_code == 200, allowed.text

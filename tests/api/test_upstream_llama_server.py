@@ -1,5 +1,6 @@
 """A qwenchat gateway in front of llama.cpp's own llama-server (dialect ``llama-server``):
-answers, streaming, usage and the thinking switch pass through as DashScope's."""
+answers, streaming, usage, the thinking switch and ``max_completion_tokens`` pass through as
+DashScope's."""
 
 from __future__ import annotations
 
@@ -80,3 +81,16 @@ def test_the_thinking_switch_reaches_llama_servers_template(gateway: ServerProce
     assert prompt_tokens(extra_body={"enable_thinking": True}) > plain
     assert prompt_tokens(model="qwen3.6-plus") > plain  # thinks by default
     assert prompt_tokens(model="qwen3.6-plus", extra_body={"enable_thinking": False}) == plain
+
+
+def test_max_completion_tokens_reaches_llama_server(gateway: ServerProcess) -> None:
+    limited = {**ASK, "max_tokens": openai.NOT_GIVEN, "max_completion_tokens": 4,
+               "logit_bias": {"2": -100}}  # the starter's <|im_end|>
+    with sdk(gateway.url) as client:
+        answer = client.chat.completions.create(**limited)
+        chunks = list(client.chat.completions.create(
+            **limited, stream=True, stream_options={"include_usage": True}))
+    assert answer.choices[0].finish_reason == "length"
+    assert answer.usage is not None and answer.usage.completion_tokens == 4
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 4

@@ -1,7 +1,8 @@
 """A qwenchat gateway in front of a real vLLM (dialect ``vllm``; PyPI's CPU build on the
 starter model, see the ``vllm_server`` fixture): answers and usage are vLLM's own, the
 thinking switch and budget reach vLLM's chat template and sampler, vLLM's ``reasoning``
-comes back as DashScope's ``reasoning_content``, and vLLM's refusals stay 400s."""
+comes back as DashScope's ``reasoning_content``, ``max_completion_tokens`` bounds what vLLM
+generates, and vLLM's refusals stay 400s."""
 
 from __future__ import annotations
 
@@ -133,6 +134,21 @@ def test_an_unset_max_tokens_leaves_the_bound_to_vllm(vllm_server: VllmServer,
     assert answer.usage.completion_tokens == expected.usage.completion_tokens
     assert (answer.choices[0].message.model_extra or {}).get("reasoning_content") == (
         expected.choices[0].message.model_extra or {}).get("reasoning")
+
+
+def test_max_completion_tokens_reaches_vllm_streamed_and_not(gateway: ServerProcess) -> None:
+    # LangChain's ChatOpenAI(max_tokens=5) and the SDK send the limit under this name; with
+    # thinking on it bounds the reasoning too, as vLLM counts it.
+    limited = {**THINK, "max_tokens": openai.NOT_GIVEN, "max_completion_tokens": 6}
+    with sdk(gateway.url) as client:
+        answer = client.chat.completions.create(**limited)
+        chunks = list(client.chat.completions.create(
+            **limited, stream=True, stream_options={"include_usage": True}))
+    assert answer.choices[0].finish_reason == "length"
+    assert answer.usage is not None and answer.usage.completion_tokens == 6
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices]
+    assert finishes[-1] == "length"
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 6
 
 
 def test_vllms_refusals_stay_400s_with_its_message(gateway: ServerProcess) -> None:

@@ -121,6 +121,23 @@ def test_thinking_budget_injects_the_end_and_the_answer_keeps_max_tokens(
     assert recorder.stats.completion_tokens == len(tokens)
 
 
+def test_max_completion_tokens_counts_reasoning_and_answer_together(
+        engine: LocalEngine) -> None:
+    end = tuple(engine.tokenize("\n</answer>"))
+    sampling = SamplingParams(temperature=0, logit_bias=NO_EOS)
+    for total, reasoning in ((3 + len(end) + 2, 3 + len(end)), (2, 2)):
+        recorder = Recorder(reasoning_ends_at=end[-1])
+        engine.submit(GenerationJob(engine.tokenize(PROMPT), sampling, 100, recorder,
+                                    max_completion_tokens=total, thinking_budget=3,
+                                    end_reasoning=end))
+        assert recorder.done.wait(60)
+        assert len(recorder.tokens[0]) == total  # the budget's end injected, then the answer
+        assert recorder.ends[0] is EndReason.LENGTH
+        assert recorder.stats is not None
+        assert (recorder.stats.completion_tokens, recorder.stats.reasoning_tokens) == (
+            total, reasoning)
+
+
 def test_grammar_constrains_only_the_answer(engine: LocalEngine) -> None:
     end = tuple(engine.tokenize("\n</answer>"))
     recorder = Recorder(reasoning_ends_at=end[-1])

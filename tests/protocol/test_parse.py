@@ -537,8 +537,35 @@ def test_unknown_fields_are_accepted_and_logged(caplog: pytest.LogCaptureFixture
         body(
             enable_search=True,
             store=False,
+            prediction={"type": "content", "content": "x"},
+            service_tier="auto",
+            modalities=["text"],
             messages=[{"role": "user", "content": "hi", "cache_control": {}}],
         )
     )
     assert request.messages == (Message(role=Role.USER, content="hi"),)
-    assert "enable_search, store, messages[0].cache_control" in caplog.text
+    assert request.enable_search is True  # read: the backend refuses it where none happens
+    assert ("modalities, prediction, service_tier, store, messages[0].cache_control"
+            in caplog.text)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("functions", [{"name": "f", "parameters": {}}]),
+    ("function_call", {"name": "f"}),
+    ("reasoning_effort", "high"),
+    ("verbosity", "low"),
+    ("modalities", ["text", "audio"]),
+    ("audio", {"voice": "alloy", "format": "wav"}),
+    ("web_search_options", {}),
+    ("enable_code_interpreter", True),
+])
+def test_fields_that_would_change_the_answer_are_refused(field: str, value: Any) -> None:
+    with pytest.raises(InvalidParameter) as info:
+        parse(body(**{field: value}))
+    assert info.value.param == field
+    assert info.value.message.startswith(f"The parameter {field} is not supported: ")
+
+
+def test_refusable_fields_asking_for_nothing_pass() -> None:
+    parse(body(functions=[], function_call="auto", reasoning_effort=None, modalities=["text"],
+               enable_code_interpreter=False))

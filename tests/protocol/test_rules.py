@@ -162,6 +162,13 @@ CASES: list[tuple[str, ModelProfile, dict[str, Any], str, str]] = [
         "max_tokens",
         "Range of max_tokens should be [1, 8192]",
     ),
+    (
+        "max_completion_tokens-above-model-cap",
+        HYBRID_OFF,
+        {"max_completion_tokens": 8_193},
+        "max_completion_tokens",
+        "Range of max_completion_tokens should be [1, 8192]",
+    ),
 ]
 
 
@@ -218,6 +225,12 @@ def test_max_tokens_defaults_to_the_model_cap_and_is_kept_when_in_range() -> Non
     assert check(HYBRID_OFF).sampling.max_tokens == 8_192
     assert check(HYBRID_OFF, max_tokens=8_192).sampling.max_tokens == 8_192
     assert check(HYBRID_OFF, max_tokens=10).sampling.max_tokens == 10
+
+
+def test_max_completion_tokens_has_no_default_and_is_kept_beside_max_tokens() -> None:
+    assert check(HYBRID_OFF).sampling.max_completion_tokens is None
+    both = check(HYBRID_OFF, max_tokens=30, max_completion_tokens=8_192).sampling
+    assert (both.max_tokens, both.max_completion_tokens) == (30, 8_192)
 
 
 def test_translation_options_on_other_models_are_dropped(

@@ -1,6 +1,6 @@
 """What a request may generate, which the gateway reserves at admission: max_tokens per
 choice (the model's default when unset), plus the thinking budget when it thinks, within
-the context left after the prompt."""
+max_completion_tokens and the context left after the prompt."""
 
 from __future__ import annotations
 
@@ -39,3 +39,12 @@ def test_thinking_adds_its_budget_or_the_models_maximum() -> None:
 def test_the_reservation_never_exceeds_what_the_context_leaves() -> None:
     assert max_output_tokens(checked(max_tokens=5000, n=2), PLUS, 7000, 8192) == 2 * 1192
     assert max_output_tokens(checked(max_tokens=50), PLUS, 9000, 8192) == 0
+
+
+def test_max_completion_tokens_bounds_reasoning_and_answer_together() -> None:
+    total = checked(max_completion_tokens=40, enable_thinking=True, thinking_budget=200)
+    assert max_output_tokens(total, PLUS, 10, 1_000_000) == 40
+    assert max_output_tokens(checked(max_completion_tokens=40, n=2), PLUS, 10, 1_000_000) == 80
+    answer_bound = checked(max_tokens=30, max_completion_tokens=1000)
+    assert max_output_tokens(answer_bound, PLUS, 10, 1_000_000) == 30
+    assert max_output_tokens(checked(max_completion_tokens=5000), PLUS, 7000, 8192) == 1192

@@ -60,6 +60,21 @@ def test_an_unset_max_tokens_is_the_ids_default_but_for_vllm(dialect: Dialect) -
         assert out["max_tokens"] == BUILTIN_PROFILES["qwen3.6-plus"].max_output
 
 
+@pytest.mark.parametrize("dialect", list(Dialect))
+def test_max_completion_tokens_reaches_every_dialect(dialect: Dialect) -> None:
+    out = translated(dialect, max_tokens=100, max_completion_tokens=40)
+    if dialect is Dialect.DASHSCOPE:  # both, as sent: DashScope applies them itself
+        assert (out["max_tokens"], out["max_completion_tokens"]) == (100, 40)
+    elif dialect is Dialect.LLAMA_SERVER:  # one limit on everything, under its own name
+        assert out["max_tokens"] == 40 and "max_completion_tokens" not in out
+    else:  # one limit on everything, under the name they document for it
+        assert out["max_completion_tokens"] == 40 and "max_tokens" not in out
+    smaller_answer = translated(dialect, max_tokens=30, max_completion_tokens=40)
+    assert 30 in (smaller_answer.get("max_tokens"), smaller_answer.get("max_completion_tokens"))
+    alone = translated(dialect, max_completion_tokens=40)
+    assert alone.get("max_completion_tokens", alone.get("max_tokens")) == 40
+
+
 @pytest.mark.parametrize("dialect", [Dialect.VLLM, Dialect.SGLANG, Dialect.LLAMA_SERVER])
 def test_template_dialects_get_the_thinking_switch_as_a_template_argument(
         dialect: Dialect) -> None:
@@ -135,7 +150,7 @@ def test_upstream_errors_map_to_dashscope_envelopes() -> None:
 def test_fields_the_dialect_does_not_know_are_not_forwarded(dialect: Dialect) -> None:
     out = translated(dialect, chat_template="{{ secrets }}", priority=-100, ignore_eos=True,
                      top_k=20, repetition_penalty=1.1, grammar="root ::= \"a\"",
-                     enable_search=True, search_options={"forced_search": True})
+                     enable_search=False, search_options={"forced_search": True})
     assert not {"chat_template", "priority", "ignore_eos", "enable_search",
                 "search_options"} & set(out)
     assert ("top_k" in out) is (dialect is not Dialect.OPENAI)
@@ -150,6 +165,13 @@ def test_enable_search_reaches_dashscope_only_where_the_deployment_allows_it() -
                               BUILTIN_PROFILES["qwen3.6-plus"])
     allowed = upstream_body(body, request, "qwen-plus", Dialect.DASHSCOPE, allow_search=True)
     assert allowed["enable_search"] is True and allowed["search_options"]
-    for dialect in (Dialect.VLLM, Dialect.OPENAI):
-        assert "enable_search" not in upstream_body(body, request, "m", dialect,
-                                                    allow_search=True)
+    for dialect, allow in ((Dialect.DASHSCOPE, False), (Dialect.VLLM, True),
+                           (Dialect.OPENAI, True)):
+        with pytest.raises(InvalidParameter) as refused:  # no search would happen
+            upstream_body(body, request, "m", dialect, allow_search=allow)
+        assert refused.value.param == "enable_search"
+    off = {**body, "enable_search": False}
+    unsearched = check_for_model(parse_chat_request(json.dumps(off).encode()),
+                                 BUILTIN_PROFILES["qwen3.6-plus"])
+    assert "enable_search" not in upstream_body(off, unsearched, "m", Dialect.VLLM,
+                                                allow_search=True)

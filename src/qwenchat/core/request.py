@@ -74,6 +74,7 @@ class ChatRequest:
     preserve_thinking: bool = False
     translation_options: TranslationOptions | None = None
     grammar: str | None = None
+    enable_search: bool = False  # DashScope's web search; only a DashScope upstream does it
 
     @property
     def is_partial(self) -> bool:

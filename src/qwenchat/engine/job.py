@@ -5,7 +5,8 @@ A :class:`GenerationJob` carries token ids in and reports tokens out through its
 (e.g. it stops when a stop string completes), so no token is generated past the end, and
 says whether the model is reasoning: reasoning tokens do not count against ``max_tokens``,
 they count against ``thinking_budget`` (at which ``end_reasoning`` is injected), and the
-job's grammar constrains only the tokens after the reasoning.
+job's grammar constrains only the tokens after the reasoning. ``max_completion_tokens``
+counts every generated token of a choice, reasoning and answer alike.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class EndReason(str, Enum):
 
     END_OF_GENERATION = "eog"  # the model emitted an end-of-generation token
     SINK_STOPPED = "sink"  # the sink asked to stop (stop string, parser decision)
-    LENGTH = "length"  # max_tokens reached or the context is full
+    LENGTH = "length"  # max_tokens or max_completion_tokens reached, or the context is full
     CANCELLED = "cancelled"  # the client went away or the server is stopping
 
 
@@ -77,9 +78,10 @@ class GenerationJob:
 
     prompt: list[int]
     sampling: SamplingParams
-    max_tokens: int
+    max_tokens: int  # answer tokens per choice
     sink: TokenSink
     n: int = 1
+    max_completion_tokens: int | None = None  # reasoning and answer tokens per choice
     constraint: Constraint | None = None  # grammar of the answer (not the reasoning)...
     grammar_covers_reasoning: bool = False  # ...unless this is set: then the whole output
     thinking_budget: int | None = None  # reasoning tokens before end_reasoning is injected

@@ -10,7 +10,8 @@ whether the choice goes on. A pick whose grammar mask takes long waits beside th
 
 Reasoning tokens count against the thinking budget: once it is spent the job's
 ``end_reasoning`` tokens are injected (decoded as if sampled) so the reasoning closes
-gracefully and the answer still gets all of its ``max_tokens``. The grammar, if any, is
+gracefully and the answer still gets all of its ``max_tokens``; ``max_completion_tokens``
+counts both, and ends the choice wherever it is reached. The grammar, if any, is
 switched on at the first answer token (or at the first token, when it covers the reasoning
 too).
 
@@ -145,9 +146,11 @@ class ChoiceRun:
                 self.forced = list(job.end_reasoning)
         else:
             self.answer += 1
-            if self.answer >= job.max_tokens:
-                self.end(EndReason.LENGTH)
-                return None
+        total = job.max_completion_tokens
+        if self.answer >= job.max_tokens or (
+                total is not None and self.reasoning + self.answer >= total):
+            self.end(EndReason.LENGTH)
+            return None
         return token
 
     def close(self) -> None:

@@ -8,7 +8,8 @@ The boundary rules kept here:
 - every size and count of ``_bounds`` is checked before any other rule;
 - pydantic's ``ValidationError`` never leaves this module: the first error becomes one
   ``InvalidParameter`` whose message and ``param`` name the field ("messages[0].role");
-- unknown fields are accepted and logged by name (never by value) on ``qwenchat.protocol``.
+- unknown fields are accepted and logged by name (never by value) on ``qwenchat.protocol``,
+  except those ``_extras`` refuses (they would change the answer, and cannot be honoured).
 Model-dependent rules (thinking, max_tokens cap, tools support, translation) are in ``_rules``.
 """
 
@@ -30,6 +31,7 @@ from qwenchat.core import ChatRequest, TranslationOptions
 from qwenchat.errors import InvalidBody, InvalidParameter
 from qwenchat.protocol._bounds import TOO_DEEP, check_body_depth, check_bounds
 from qwenchat.protocol._constraints import build_response_format, check_grammar
+from qwenchat.protocol._extras import check_extras
 from qwenchat.protocol._messages import build_messages
 from qwenchat.protocol._sampling import build_sampling
 from qwenchat.protocol._tools import build_tool_choice, build_tools
@@ -143,6 +145,9 @@ def _validate(data: dict[str, Any]) -> WireChatRequest:
 
 def _log_unknown(wire: WireChatRequest) -> None:
     names = sorted(wire.model_extra or {})
+    if wire.stream_options is not None:
+        names += [f"stream_options.{name}" for name in sorted(wire.stream_options.model_extra
+                                                              or {})]
     for i, message in enumerate(wire.messages):
         names += [f"messages[{i}].{name}" for name in sorted(message.model_extra or {})]
     if names:
@@ -205,6 +210,7 @@ def parse_chat_request(body: bytes) -> ChatRequest:
 def _chat_request(fields: dict[str, Any]) -> ChatRequest:
     wire = _validate(fields)
     check_bounds(wire)
+    check_extras(wire.model_extra or {})
     _log_unknown(wire)
     messages = build_messages(wire.messages)
     sampling = build_sampling(wire)
@@ -227,4 +233,5 @@ def _chat_request(fields: dict[str, Any]) -> ChatRequest:
         preserve_thinking=bool(wire.preserve_thinking),
         translation_options=_translation(wire.translation_options),
         grammar=check_grammar(wire.grammar, response_format),
+        enable_search=bool(wire.enable_search),
     )

@@ -1,7 +1,8 @@
 """The model-dependent request rules: a parsed ``ChatRequest`` checked against a ``ModelProfile``.
 
 ``check_for_model`` returns a new request with ``enable_thinking`` resolved to a bool and
-``sampling.max_tokens`` set (default and cap: ``profile.max_output``). Rules kept here:
+``sampling.max_tokens`` set (default and cap: ``profile.max_output``); ``max_completion_tokens``
+has the same cap and no default. Rules kept here:
 - enable_thinking=true on a model that cannot think, or false on an always-thinking model;
 - thinking_budget above the model's maximum;
 - in thinking mode: n must be 1, tool_choice may not force a call, partial mode is refused;
@@ -77,13 +78,10 @@ def _check_translation(request: ChatRequest) -> None:
         )
 
 
-def _max_tokens(request: ChatRequest, profile: ModelProfile) -> int:
-    asked = request.sampling.max_tokens
-    if asked is None:
-        return profile.max_output
-    if not 1 <= asked <= profile.max_output:
+def _within_output_cap(name: str, asked: int | None, profile: ModelProfile) -> int | None:
+    if asked is not None and not 1 <= asked <= profile.max_output:
         raise InvalidParameter(
-            f"Range of max_tokens should be [1, {profile.max_output}]", param="max_tokens"
+            f"Range of {name} should be [1, {profile.max_output}]", param=name
         )
     return asked
 
@@ -95,6 +93,7 @@ def check_for_model(request: ChatRequest, profile: ModelProfile) -> ChatRequest:
         _check_thinking_mode(request, profile)
     if request.tools and not profile.supports_tools:
         raise InvalidParameter(f"The model {request.model} does not support tools.", param="tools")
+    sampling = request.sampling
     translation = request.translation_options
     if profile.is_translation:
         _check_translation(request)
@@ -104,6 +103,12 @@ def check_for_model(request: ChatRequest, profile: ModelProfile) -> ChatRequest:
     return replace(
         request,
         enable_thinking=thinking,
-        sampling=replace(request.sampling, max_tokens=_max_tokens(request, profile)),
+        sampling=replace(
+            sampling,
+            max_tokens=_within_output_cap("max_tokens", sampling.max_tokens, profile)
+            or profile.max_output,
+            max_completion_tokens=_within_output_cap(
+                "max_completion_tokens", sampling.max_completion_tokens, profile),
+        ),
         translation_options=translation,
     )

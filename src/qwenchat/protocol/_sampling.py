@@ -2,10 +2,10 @@
 
 Rules kept here (messages are DashScope's where it has one, see docs/api.md):
 temperature [0, 2); top_p (0, 1]; top_k >= 0, where null, 0 or > 100 means off; presence and
-frequency penalty [-2, 2]; repetition_penalty > 0; max_tokens >= 1 (the model's cap is checked
-later, in ``_rules``); n 1..4; seed [0, 2^31-1]; top_logprobs 0..5 (and 0 unless logprobs is
-true); stop is a string, a list of strings or a list of token-id lists, never a mix;
-logit_bias maps token-id strings to [-100, 100].
+frequency penalty [-2, 2]; repetition_penalty > 0; max_tokens and max_completion_tokens >= 1
+(the model's cap is checked later, in ``_rules``); n 1..4; seed [0, 2^31-1]; top_logprobs
+0..5 (and 0 unless logprobs is true); stop is a string, a list of strings or a list of
+token-id lists, never a mix; logit_bias maps token-id strings to [-100, 100].
 """
 
 from __future__ import annotations
@@ -48,8 +48,10 @@ def check_ranges(wire: WireChatRequest) -> None:
             raise _reject(f"Range of {name} should be [-2.0, 2.0]", name)
     if wire.repetition_penalty is not None and not wire.repetition_penalty > 0.0:
         raise _reject("repetition_penalty should be greater than 0", "repetition_penalty")
-    if wire.max_tokens is not None and wire.max_tokens < 1:
-        raise _reject("max_tokens should be greater than or equal to 1", "max_tokens")
+    for name in ("max_tokens", "max_completion_tokens"):
+        value = getattr(wire, name)
+        if value is not None and value < 1:
+            raise _reject(f"{name} should be greater than or equal to 1", name)
     if wire.n is not None and not 1 <= wire.n <= MAX_N:
         raise _reject(f"Range of n should be [1, {MAX_N}]", "n")
     if wire.seed is not None and not 0 <= wire.seed <= MAX_SEED:
@@ -113,6 +115,7 @@ def build_sampling(wire: WireChatRequest) -> SamplingParams:
         repetition_penalty=(1.0 if wire.repetition_penalty is None else wire.repetition_penalty),
         seed=wire.seed,
         max_tokens=wire.max_tokens,
+        max_completion_tokens=wire.max_completion_tokens,
         stop=stop,
         stop_token_ids=stop_token_ids,
         logprobs=bool(wire.logprobs),

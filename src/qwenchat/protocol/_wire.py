@@ -118,6 +118,7 @@ class WireChatRequest(_Wire):
     presence_penalty: float | None = None
     repetition_penalty: float | None = None
     max_tokens: int | None = None
+    max_completion_tokens: int | None = None
     n: int | None = None
     seed: int | None = None
     stop: Any = None
@@ -131,6 +132,8 @@ class WireChatRequest(_Wire):
     thinking_budget: int | None = None
     preserve_thinking: bool | None = None
     translation_options: WireTranslationOptions | None = None
+    enable_search: bool | None = None
+    search_options: dict[str, Any] | None = None
     frequency_penalty: float | None = None
     logit_bias: dict[str, float] | None = None
     user: str | None = None

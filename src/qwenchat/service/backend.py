@@ -103,10 +103,14 @@ def max_output_tokens(request: ChatRequest, profile: ModelProfile, prompt_tokens
                       context: int) -> int:
     """The most a checked ``request`` may generate, which the rate limits reserve: per
     choice its ``max_tokens``, plus its thinking budget (the model's maximum if unset) when
-    it thinks, but never more than a ``context`` of tokens leaves after the prompt."""
+    it thinks, but never more than its ``max_completion_tokens`` (reasoning and answer
+    together) nor than a ``context`` of tokens leaves after the prompt."""
     per_choice = checked_max_tokens(request)
     if request.enable_thinking:
         per_choice += request.thinking_budget or profile.max_thinking_budget
+    total = request.sampling.max_completion_tokens
+    if total is not None:
+        per_choice = min(per_choice, total)
     per_choice = min(per_choice, max(0, context - prompt_tokens))
     return per_choice * request.n
 

@@ -31,7 +31,7 @@ from qwenchat.engine import (
     LocalEngine,
     ReuseMode,
 )
-from qwenchat.errors import ModelUnavailable
+from qwenchat.errors import InvalidParameter, ModelUnavailable
 from qwenchat.service.backend import (
     Admit,
     BackendStatus,
@@ -121,6 +121,10 @@ class LocalBackend:
         started = time.perf_counter()
         request, profile = chat.request, chat.route.profile
         assert chat.route.model_file is not None  # see serves()
+        if request.enable_search:
+            raise InvalidParameter(f"Web search (enable_search) is not available for the "
+                                   f"model {request.model} on this server.",
+                                   param="enable_search")
         engine = self._engines[chat.route.model_file]
         if not engine.is_ready:
             raise ModelUnavailable()
@@ -131,6 +135,7 @@ class LocalBackend:
         thinks = plan.thinking
         job = GenerationJob(
             prompt=prompt, sampling=request.sampling, max_tokens=checked_max_tokens(request),
+            max_completion_tokens=request.sampling.max_completion_tokens,
             sink=sink, n=request.n, constraint=constraint,
             grammar_covers_reasoning=request.grammar is not None,
             thinking_budget=request.thinking_budget if thinks else None,

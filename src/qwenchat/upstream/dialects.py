@@ -12,13 +12,19 @@ ways a client must not choose). Besides:
   except that ``vllm`` gets none when the client set none: vLLM refuses a ``max_tokens`` above
   its context length (400), which the ids' defaults (65,536 for qwen3.6-plus) exceed on most
   deployments, and unset it stops where the context ends;
+* ``max_completion_tokens`` (reasoning and answer together) goes to ``dashscope`` as sent,
+  beside ``max_tokens``. The other dialects have one limit on everything generated, so they
+  get the smaller of the two as that one limit: ``vllm``, ``sglang`` and ``openai`` as
+  ``max_completion_tokens`` (the name they document for it), ``llama-server`` as
+  ``max_tokens``;
 * thinking: ``dashscope`` gets ``enable_thinking`` (resolved) and ``thinking_budget`` as they
   are; ``vllm``, ``sglang`` and ``llama-server`` get ``chat_template_kwargs.enable_thinking``,
   and ``vllm`` the budget as ``thinking_token_budget``; ``openai`` gets neither;
 * DashScope-only fields (``enable_thinking``, ``thinking_budget``, ``preserve_thinking``,
   ``translation_options``) are not sent to other dialects; ``enable_search`` and
   ``search_options`` (billed searches) reach DashScope only where the deployment sets
-  ``allow_search``;
+  ``allow_search``, and ``enable_search: true`` anywhere else is a 400 (no search would
+  happen);
 * ``top_k`` and ``repetition_penalty`` go to every dialect but ``openai``, llama-server
   getting the penalty under its own name, ``repeat_penalty``; ``grammar`` (GBNF) goes to
   llama-server only;
@@ -80,6 +86,7 @@ _OPENAI_FIELDS = frozenset({
     "parallel_tool_calls", "response_format", "logit_bias", "user"})
 _SAMPLING_EXTRAS = frozenset({"top_k", "repetition_penalty"})
 _SEARCH = frozenset({"enable_search", "search_options"})
+_OUTPUT_LIMITS = frozenset({"max_tokens", "max_completion_tokens"})  # see _output_limits
 _KNOWN_FIELDS = {
     Dialect.OPENAI: _OPENAI_FIELDS,
     Dialect.VLLM: _OPENAI_FIELDS | _SAMPLING_EXTRAS,
@@ -96,19 +103,18 @@ def upstream_body(body: Mapping[str, Any], request: ChatRequest, model: str,
                   dialect: Dialect, *, allow_search: bool = False) -> dict[str, Any]:
     """The body to send upstream for a client's ``body`` (``request`` is its checked form);
     ``allow_search``: the deployment lets ``enable_search`` through (DashScope only)."""
+    if request.enable_search and not (allow_search and dialect is Dialect.DASHSCOPE):
+        raise InvalidParameter(f"Web search (enable_search) is not available for the model "
+                               f"{request.model} on this server.", param="enable_search")
     known = _KNOWN_FIELDS[dialect] - (frozenset() if allow_search else _SEARCH)
-    out = {key: value for key, value in body.items() if key in known}
+    out = {key: value for key, value in body.items() if key in known - _OUTPUT_LIMITS}
     dropped = sorted(key for key in body if key not in known)
     if dropped:
         _log.info("not forwarded to the %s upstream: %s", dialect.value, ", ".join(dropped))
     out["model"] = model
     out["stream"] = True
     out["stream_options"] = {"include_usage": True}
-    if dialect is Dialect.VLLM and body.get("max_tokens") is None:
-        out.pop("max_tokens", None)
-    else:
-        out["max_tokens"] = request.sampling.max_tokens
-    out.pop("max_completion_tokens", None)
+    out.update(_output_limits(body, request, dialect))
     thinking = bool(request.enable_thinking)
     if dialect is Dialect.DASHSCOPE:
         out["enable_thinking"] = thinking
@@ -121,6 +127,22 @@ def upstream_body(body: Mapping[str, Any], request: ChatRequest, model: str,
     if dialect is Dialect.VLLM:
         out["messages"] = [_reasoning_as_vllm(message) for message in body["messages"]]
     return out
+
+
+def _output_limits(body: Mapping[str, Any], request: ChatRequest,
+                   dialect: Dialect) -> dict[str, int]:
+    """The output-limit fields for ``dialect`` (replacing any the client sent)."""
+    answer = request.sampling.max_tokens
+    if dialect is Dialect.VLLM and body.get("max_tokens") is None:
+        answer = None
+    total = request.sampling.max_completion_tokens
+    if dialect is Dialect.DASHSCOPE or total is None:
+        limits = {"max_tokens": answer, "max_completion_tokens": total}
+    else:
+        limit = total if answer is None else min(answer, total)
+        name = "max_tokens" if dialect is Dialect.LLAMA_SERVER else "max_completion_tokens"
+        limits = {name: limit}
+    return {name: value for name, value in limits.items() if value is not None}
 
 
 def _reasoning_as_vllm(message: Any) -> Any:
