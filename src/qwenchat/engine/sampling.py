@@ -51,8 +51,8 @@ class MaskPool:
     def submit(self, matcher: Matcher) -> Future[bytes]:
         return self._executor.submit(matcher.compute_mask)
 
-    def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+    def close(self, *, wait: bool = True) -> None:
+        self._executor.shutdown(wait=wait, cancel_futures=True)
 
 
 @dataclass(eq=False)

@@ -110,6 +110,7 @@ class EngineWorker:
             run.job.abort(error)
             run.job.sink.on_error(error)
         self._refuse_inbox(error)
+        self._masks.close(wait=False)  # a replacement worker brings its own
 
     def submit(self, job: GenerationJob) -> None:
         """Queue ``job``; raises when the queue is full or the worker is stopping."""
