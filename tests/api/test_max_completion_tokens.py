@@ -38,8 +38,11 @@ def langchain(url: str, **fields: Any) -> ChatOpenAI:
                       max_retries=0, stream_usage=True, **fields)
 
 
-def streamed(client: openai.OpenAI, **fields: Any) -> tuple[str, str | None, Any]:
-    """The streamed content, the last finish_reason and the usage."""
+def answer(client: openai.OpenAI, stream: bool, **fields: Any) -> tuple[str, str | None, Any]:
+    """The content, finish_reason and usage of one choice, streamed or not."""
+    if not stream:
+        reply = client.chat.completions.create(**fields)
+        return reply.choices[0].message.content or "", reply.choices[0].finish_reason, reply.usage
     content, finish, usage = "", None, None
     for chunk in client.chat.completions.create(
             stream=True, stream_options={"include_usage": True}, **fields):
@@ -52,12 +55,7 @@ def streamed(client: openai.OpenAI, **fields: Any) -> tuple[str, str | None, Any
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
 def test_the_sdks_limit_ends_the_answer_with_length(client: openai.OpenAI, stream: bool) -> None:
-    if stream:
-        content, finish, usage = streamed(client, **ASK, max_completion_tokens=5)
-    else:
-        reply = client.chat.completions.create(**ASK, max_completion_tokens=5)
-        content, finish, usage = (reply.choices[0].message.content, reply.choices[0].finish_reason,
-                                  reply.usage)
+    content, finish, usage = answer(client, stream, **ASK, max_completion_tokens=5)
     assert content and finish == "length"
     assert usage is not None and usage.completion_tokens == 5
 
@@ -105,12 +103,7 @@ def test_with_thinking_the_limit_counts_the_reasoning(qwen3_server: ServerProces
                                                       stream: bool) -> None:
     limited = {**QWEN3, "max_tokens": 100, "max_completion_tokens": 4}
     with sdk(qwen3_server.url) as client:
-        if stream:
-            content, finish, usage = streamed(client, **limited)
-        else:
-            reply = client.chat.completions.create(**limited)
-            content, finish = reply.choices[0].message.content, reply.choices[0].finish_reason
-            usage = reply.usage
+        content, finish, usage = answer(client, stream, **limited)
     assert not content and finish == "length"  # the limit ended it inside the reasoning
     assert usage is not None and usage.completion_tokens == 4
     assert usage.completion_tokens_details.reasoning_tokens == 4
@@ -125,12 +118,7 @@ def test_a_thinking_budget_closes_the_reasoning_inside_the_limit(qwen3_server: S
                "seed": 1,
                "extra_body": {"grammar": grammar, "thinking_budget": 3}}
     with sdk(qwen3_server.url) as client:
-        if stream:
-            content, finish, usage = streamed(client, **limited)
-        else:
-            reply = client.chat.completions.create(**limited)
-            content, finish = reply.choices[0].message.content, reply.choices[0].finish_reason
-            usage = reply.usage
+        content, finish, usage = answer(client, stream, **limited)
     assert content and set(content) <= {"x", "y"} and finish == "length"
     assert usage is not None and usage.completion_tokens == 14
     assert 3 <= usage.completion_tokens_details.reasoning_tokens <= 3 + 3  # budget + the end
