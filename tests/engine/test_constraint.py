@@ -206,8 +206,8 @@ def test_a_choice_waiting_for_its_mask_can_be_cancelled(
 
 def test_a_prompt_too_long_for_any_tokenization_is_refused_untokenized(
         engine: LocalEngine, monkeypatch: pytest.MonkeyPatch) -> None:
-    model = engine._loaded_model()
-    text = "x" * ((engine.n_ctx - 1) * model.longest_token + 1)
-    monkeypatch.setattr(type(model), "tokenize", None)  # must not be reached
+    assert engine._grammars is not None
+    text = "x" * ((engine.n_ctx - 1) * engine._grammars.longest_token + 1)
+    monkeypatch.setattr(type(engine._loaded_model()), "tokenize", None)  # must not be reached
     with pytest.raises(InvalidParameter, match=r"Range of input length should be \[1, 511\]"):
         engine.tokenize(text)

@@ -52,11 +52,12 @@ def _limits() -> LLParserLimits:
 
 
 class GrammarCompiler:
-    """One model's tokenizer for llguidance, and the compiler of its grammars."""
+    """One model's tokenizer for llguidance, and the compiler of its grammars;
+    ``longest_token``: bytes in the vocabulary's longest token text."""
 
     def __init__(self, model: LlamaModel) -> None:
         self.n_vocab = model.n_vocab
-        self._tokenizer = _tokenizer(model)
+        self._tokenizer, self.longest_token = _tokenizer(model)
 
     def compile(self, grammar: str, *, what: str = "grammar",
                 param: str = "grammar") -> Constraint:
@@ -127,12 +128,17 @@ def _describe(error: str, what: str = "grammar") -> str:
     return f"The {what} cannot be enforced: {first[:300]}"
 
 
-def _tokenizer(model: LlamaModel) -> LLTokenizer:
+def _tokenizer(model: LlamaModel) -> tuple[LLTokenizer, int]:
+    """llguidance's tokenizer of ``model``'s vocabulary, and the bytes in its longest token's
+    text (special tokens as written): a text of ``n`` characters has at least
+    ``n / longest`` tokens. One pass over the vocabulary (~0.3 s for Qwen's)."""
     vocab = llama_cpp.llama_model_get_vocab(model.handle)
     tokens: list[bytes] = []
     end_tokens: list[int] = []
+    longest = 0
     for token in range(model.n_vocab):
         text = model.token_bytes(token, special=True)
+        longest = max(longest, len(text))
         attr = llama_cpp.llama_vocab_get_attr(vocab, token)
         if attr & llama_cpp.LLAMA_TOKEN_ATTR_CONTROL:
             text = b"\xff" + text  # llguidance's mark of a special token
@@ -143,7 +149,7 @@ def _tokenizer(model: LlamaModel) -> LLTokenizer:
     tokenizer: LLTokenizer = LLTokenizer.from_llamacpp(  # type: ignore[attr-defined]
         tokens=tokens, vocab_ptr=vocab, tokenize_fptr=tokenize.value,
         eos_token=end_tokens or [llama_cpp.llama_vocab_eos(vocab)], slices=None)
-    return tokenizer
+    return tokenizer, longest
 
 
 __all__ = ["Constraint", "GrammarCompiler", "Matcher"]

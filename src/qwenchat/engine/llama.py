@@ -12,7 +12,6 @@ at their level, the chatty rest at DEBUG.
 from __future__ import annotations
 
 import ctypes
-import functools
 import logging
 import threading
 from dataclasses import dataclass
@@ -129,12 +128,6 @@ class LlamaModel:
                 self._vocab, token, buffer, -length, 0, special
             )
         return buffer.raw[:length]
-
-    @functools.cached_property
-    def longest_token(self) -> int:
-        """Bytes in the longest token's text (special tokens as written): a text of ``n``
-        characters has at least ``n / longest_token`` tokens."""
-        return max(len(self.token_bytes(token, special=True)) for token in range(self.n_vocab))
 
     def kv_bytes_per_token(self) -> int:
         """KV cache bytes of one token (F16 keys and values over every layer), computed

@@ -143,7 +143,6 @@ class LocalEngine:
         )
         self._model, self._context = model, context
         self._grammars = GrammarCompiler(model)
-        _log.debug("longest token: %d bytes", model.longest_token)  # measured once, here
         self._scheduler_config = scheduler
         self._worker = EngineWorker(model, context, max_queue=config.max_queue,
                                     scheduler=scheduler, fault=os.environ.get(FAULT_VARIABLE, ""))
@@ -209,7 +208,8 @@ class LocalEngine:
         cannot fit the context whatever its tokens is refused before it is tokenized (a
         body of megabytes would hold a core for seconds)."""
         model = self._loaded_model()
-        if is_prompt and len(text) > (self.n_ctx - 1) * model.longest_token:
+        if is_prompt and self._grammars is not None and (
+                len(text) > (self.n_ctx - 1) * self._grammars.longest_token):
             raise self._too_long()
         return model.tokenize(text, add_special=is_prompt and model.info.add_bos)
 
